@@ -1,0 +1,38 @@
+# Keel — `make dev` runs everything locally; `make test` runs the whole suite.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+RUN := $(UV) run --project backend --locked
+
+.PHONY: dev test lint fmt typecheck openapi bench uv deps migrate seed
+
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x "$(HOME)/.local/bin/uv" || python3 -m pip install --user --quiet uv
+
+deps: uv
+	@$(UV) sync --project backend --locked --quiet
+
+dev: deps
+	@$(RUN) keel dev
+
+migrate: deps
+	@$(RUN) keel migrate
+
+seed: deps
+	@$(RUN) keel seed
+
+test: deps
+	@cd backend && $(UV) run --locked pytest --cov --cov-report=term --cov-report=xml:coverage.xml; \
+	  status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+
+lint: deps
+	@cd backend && $(UV) run --locked ruff check . && $(UV) run --locked ruff format --check . \
+	  && $(UV) run --locked mypy keel && $(UV) run --locked lint-imports
+
+fmt: deps
+	@cd backend && $(UV) run --locked ruff format . && $(UV) run --locked ruff check --fix .
+
+openapi: deps
+	@cd backend && $(UV) run --locked keel openapi --output openapi.json
+
+bench: deps
+	@$(RUN) python bench/run.py

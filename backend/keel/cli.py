@@ -1,0 +1,253 @@
+"""`keel`: serve, worker, migrate, seed, dev, jobs, orgs, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from keel.core.config import get_settings
+from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
+from keel.core.jobs import open_job_app, watch_stalled_jobs
+from keel.core.logging import configure_logging
+from keel.core.migrate import migrate as run_migrations
+from keel.core.platform import platform_unit_of_work
+from keel.main import create_app
+from keel.organizations import service as organizations
+from keel.organizations.flows import onboard_organization
+from keel.registry import load_task_modules
+
+app = typer.Typer(help="Keel: multi-tenant CRM + ERP.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and replay background jobs.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Platform actions on organisations (audited).", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(orgs_app, name="orgs")
+console = Console()
+
+DEMO_SLUG = "demo"
+
+
+def _operator() -> str:
+    return os.environ.get("KEEL_OPERATOR") or os.environ.get("USER") or "cli"
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Create the database roles when missing and apply migrations as the owner."""
+    settings = get_settings()
+    configure_logging(settings)
+    run_migrations(settings, revision)
+    console.print(f"[green]migrated[/] to {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the API (uvicorn)."""
+    settings = get_settings()
+    uvicorn.run(
+        "keel.main:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=settings.api_workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[list[str] | None, typer.Option("--queue", "-q")] = None,
+    concurrency: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the job worker: executes jobs, periodic tasks, and re-queues jobs of dead workers."""
+    settings = get_settings()
+    configure_logging(settings)
+    load_task_modules()
+
+    async def run() -> None:
+        async with open_job_app(
+            libpq_url(role_url(settings, APP_ROLE)), max_size=settings.worker_concurrency + 3
+        ) as job_app:
+            watcher = asyncio.create_task(
+                watch_stalled_jobs(
+                    job_app, settings.worker_stalled_after_seconds, settings.worker_heartbeat_seconds
+                )
+            )
+            try:
+                options: dict[str, Any] = {
+                    "concurrency": concurrency or settings.worker_concurrency,
+                    "update_heartbeat_interval": settings.worker_heartbeat_seconds,
+                    "stalled_worker_timeout": settings.worker_stalled_after_seconds,
+                    "install_signal_handlers": True,
+                }
+                if queues:
+                    options["queues"] = queues
+                await job_app.run_worker_async(**options)
+            finally:
+                watcher.cancel()
+
+    asyncio.run(run())
+
+
+async def _seed(data_dir: Path) -> str | None:
+    """Create the demo organisation once; return its API key when this run created it."""
+    async with platform_unit_of_work(_operator()) as uow:
+        existing = [o for o in await organizations.list_organizations(uow) if o.slug == DEMO_SLUG]
+        if existing:
+            return None
+        _, secret = await onboard_organization(uow, "Demo Company", DEMO_SLUG)
+    key_file = data_dir / "demo-api-key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(secret + "\n")
+    key_file.chmod(0o600)
+    return secret
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo organisation (once) and write its API key to .keel/demo-api-key."""
+    settings = get_settings()
+    configure_logging(settings)
+    created = asyncio.run(_seed(settings.data_dir))
+    key_file = settings.data_dir / "demo-api-key"
+    if created:
+        console.print(f"demo organisation created; API key saved to {key_file}")
+    else:
+        console.print(f"demo organisation exists; its first API key is in {key_file} if kept")
+
+
+@app.command()
+def dev() -> None:
+    """Set up and run everything locally: database, migrations, demo data, API and worker."""
+    settings = get_settings()
+    configure_logging(settings)
+    url = admin_url(settings)  # starts the embedded PostgreSQL when DATABASE_URL is not set
+    run_migrations(settings, url=url)
+    asyncio.run(_seed(settings.data_dir))
+    env = {**os.environ, "DATABASE_URL": libpq_url(url)}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "keel", "serve"], env=env),
+        subprocess.Popen([sys.executable, "-m", "keel", "worker"], env=env),
+    ]
+    key_file = settings.data_dir / "demo-api-key"
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    database = "DATABASE_URL" if settings.database_url else f"embedded, data in {settings.data_dir}"
+    console.print(
+        f"\n[bold]Keel is running[/]\n  API       {api}/api/v1\n  API docs  {api}/api/docs\n"
+        f"  Metrics   {api}/metrics\n"
+        f"  Web app   http://127.0.0.1:{settings.web_port} (not part of this build yet)\n"
+        f"  Database  {database}\n  Demo key  {key_file}\n  Ctrl-C stops everything.\n"
+    )
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [c.args for c in children if c.returncode not in (0, -signal.SIGINT, 130)]
+    if failed:
+        raise typer.Exit(1)
+
+
+@orgs_app.command("create")
+def create_org(name: str, slug: str) -> None:
+    """Create an organisation and print its first API key (shown once)."""
+    configure_logging(get_settings())
+
+    async def run() -> tuple[str, str]:
+        async with platform_unit_of_work(_operator()) as uow:
+            org, secret = await onboard_organization(uow, name, slug)
+            return str(org.id), secret
+
+    org_id, secret = asyncio.run(run())
+    console.print(f"organisation {org_id}\nAPI key (shown once): {secret}")
+
+
+@orgs_app.command("list")
+def list_orgs() -> None:
+    """List every organisation."""
+    configure_logging(get_settings())
+
+    async def run() -> list[tuple[str, str, str, str]]:
+        async with platform_unit_of_work(_operator()) as uow:
+            return [
+                (str(o.id), o.slug, o.name, o.status) for o in await organizations.list_organizations(uow)
+            ]
+
+    table = Table("id", "slug", "name", "status")
+    for row in asyncio.run(run()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@jobs_app.command("failed")
+def failed_jobs(limit: int = 50) -> None:
+    """Jobs that exhausted their retries."""
+    settings = get_settings()
+    configure_logging(settings)
+    load_task_modules()
+
+    async def run() -> list[tuple[str, ...]]:
+        async with open_job_app(libpq_url(role_url(settings, APP_ROLE))) as job_app:
+            jobs = await job_app.job_manager.list_jobs_async(status="failed")
+            return [
+                (str(j.id), j.task_name, j.queue, str(j.attempts), json.dumps(j.task_kwargs)[:80])
+                for j in list(jobs)[-limit:]
+            ]
+
+    table = Table("id", "task", "queue", "attempts", "arguments")
+    for row in asyncio.run(run()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def retry_job(job_id: int) -> None:
+    """Run a failed job again."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def run() -> None:
+        async with open_job_app(libpq_url(role_url(settings, APP_ROLE))) as job_app:
+            await job_app.job_manager.retry_job_by_id_async(job_id, retry_at=datetime.now(UTC))
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:
+        console.print(f"[red]cannot retry job {job_id}[/]: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"job {job_id} queued again")
+
+
+@app.command()
+def openapi(output: Annotated[Path, typer.Option()] = Path("openapi.json")) -> None:
+    """Write the OpenAPI document (committed; a test fails when it drifts)."""
+    document = create_app().openapi()
+    output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote {output}")

@@ -1,0 +1,1 @@
+"""Domain-free plumbing: configuration, database, unit of work, errors, jobs, observability."""

@@ -1,0 +1,64 @@
+"""Settings read from the environment (and `.env`), typed and validated once at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEEL_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+
+    # The owner/admin connection: used by `keel migrate` (creates roles, runs Alembic as the owner).
+    # Not set -> an embedded PostgreSQL under `data_dir`.
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "KEEL_DATABASE_URL")
+    )
+    # Runtime connections; derived from database_url with the role names below when not set.
+    app_database_url: SecretStr | None = None
+    platform_database_url: SecretStr | None = None
+    app_db_password: SecretStr | None = None
+    platform_db_password: SecretStr | None = None
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "KEEL_REDIS_URL")
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    web_port: int = Field(default=3000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
+
+    log_format: Literal["json", "console"] | None = None
+    log_level: str = "INFO"
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    rate_limit: str = "1200/minute"
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+
+    data_dir: Path = REPO_ROOT / ".keel"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.env == "prod" else "console"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,35 @@
+"""Optimistic concurrency: an ETag from a row's version column, and If-Match on every update."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from keel.core.errors import Problem
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def required_version(request: Request) -> int:
+    """The version the client last saw, from If-Match. Missing → 428; unparseable → 412."""
+    header = request.headers.get("if-match")
+    if header is None:
+        raise Problem(
+            428,
+            "Send If-Match with the ETag you last read, so a concurrent change is not overwritten.",
+        )
+    tag = header.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    if not (len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit()):
+        raise stale()
+    return int(tag[1:-1])
+
+
+def stale() -> Problem:
+    return Problem(
+        412,
+        "The resource changed since you read it. Fetch it again and reapply your change.",
+        title="Precondition Failed",
+    )

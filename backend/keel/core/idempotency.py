@@ -1,0 +1,99 @@
+"""`Idempotency-Key` for POST: the same key and body replay the first answer; a new body is refused.
+
+The key row is inserted in the request's own transaction before the handler runs. A concurrent
+duplicate blocks on the primary key until the first request finishes: if it committed, the duplicate
+replays its stored response; if it rolled back, the duplicate runs. Either way the work runs once.
+Failed requests (status ≥ 400) roll back and leave no key, so the client may simply retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Request, Response
+from sqlalchemy import delete, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from keel.core.config import get_settings
+from keel.core.errors import Problem
+from keel.core.uow import ReplayResponse, UnitOfWork
+from keel.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEPT_HEADERS = ("content-type", "location", "etag")
+
+
+async def _fingerprint(request: Request) -> bytes:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\0" + request.url.path.encode() + b"\0" + request.url.query.encode() + b"\0")
+    digest.update(await request.body())
+    return digest.digest()
+
+
+async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
+    org_id = uow.tenant
+    fingerprint = await _fingerprint(request)
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    session = uow.session
+
+    # Rows older than the window are expired: forget them so the key can be used afresh.
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.org_id == org_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < datetime.now(UTC) - ttl,
+        )
+    )
+    claimed = await session.scalar(
+        insert(IdempotencyKey)
+        .values(org_id=org_id, key=key, fingerprint=fingerprint)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    if claimed is None:
+        stored = await session.get(IdempotencyKey, (org_id, key), populate_existing=True)
+        if stored is None or stored.status_code is None:
+            # Unreachable while the key row and the work commit together; refuse rather than run twice.
+            raise Problem(409, "A request with this Idempotency-Key is still in progress.")
+        if stored.fingerprint != fingerprint:
+            raise Problem(
+                422,
+                f"This {HEADER} was already used with a different request. Use a new key.",
+                title="Idempotency key reused",
+            )
+        headers = dict(stored.response_headers or {})
+        headers[REPLAYED_HEADER] = "true"
+        raise ReplayResponse(
+            Response(content=stored.response_body, status_code=stored.status_code, headers=headers)
+        )
+
+    async def store(response: Response) -> None:
+        kept = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.org_id == org_id, IdempotencyKey.key == key)
+            .values(
+                status_code=response.status_code,
+                response_body=bytes(response.body),
+                response_headers=json.loads(json.dumps(kept)),
+            )
+        )
+
+    uow.before_commit(store)
+
+
+async def purge_expired(uow: UnitOfWork, older_than: timedelta) -> int:
+    """Delete expired keys across all organisations (through the audited definer function)."""
+    removed = await uow.session.scalar(
+        text("SELECT keel.purge_expired_idempotency_keys(:age)"), {"age": older_than}
+    )
+    return int(removed or 0)

@@ -1,0 +1,119 @@
+"""Request plumbing in one pure-ASGI layer: request id, body cap, security headers, metrics, access log."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keel.core.errors import PROBLEM_JSON
+from keel.core.metrics import observe_request
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+access_log = structlog.get_logger("keel.access")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        supplied = headers.get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                    *_SECURITY_HEADERS,
+                ]
+            await send(message)
+
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > self.max_body_bytes:
+                await _too_large(send_with_headers, self.max_body_bytes)
+            else:
+                await self.app(scope, self._capped(receive), send_with_headers)
+        finally:
+            template = _route_template(scope)
+            elapsed = time.perf_counter() - started
+            observe_request(scope["method"], template, status, elapsed)
+            access_log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )
+
+    def _capped(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, f"The body is larger than {limit} bytes.")
+            return message
+
+        return capped_receive
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (`/api/v1/api-keys/{key_id}`), so metrics stay low-cardinality."""
+    if scope.get("route") is None:
+        return "unmatched"
+    by_value = {str(v): k for k, v in scope.get("path_params", {}).items()}
+    return "/".join(
+        "{" + by_value[part] + "}" if part in by_value else part for part in scope["path"].split("/")
+    )
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        '{"type":"https://keel.dev/problems/content-too-large","title":"Content Too Large",'
+        f'"status":413,"detail":"The body is larger than {limit} bytes."}}'
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

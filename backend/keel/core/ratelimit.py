@@ -1,0 +1,50 @@
+"""Moving-window rate limits with `limits`: Redis when REDIS_URL is set, in-process otherwise."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from keel.core.config import get_settings
+from keel.core.errors import Problem
+
+
+class RateLimiter:
+    def __init__(self, storage: Storage, default: str) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self.default: RateLimitItem = parse(default)
+
+    async def hit(self, key: str, limit: RateLimitItem | None = None) -> None:
+        """Count one request against `key`; raise 429 with Retry-After once the window is full."""
+        item = limit or self.default
+        if await self._limiter.hit(item, key):
+            return
+        stats = await self._limiter.get_window_stats(item, key)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise Problem(
+            429,
+            f"Too many requests: the limit is {item}. Try again in {retry_after} s.",
+            headers={
+                "Retry-After": str(retry_after),
+                "RateLimit-Limit": str(item.amount),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry_after),
+            },
+        )
+
+
+@lru_cache
+def get_rate_limiter() -> RateLimiter:
+    settings = get_settings()
+    storage: Storage
+    if settings.redis_url:
+        url = settings.redis_url.get_secret_value()
+        storage = RedisStorage(url if url.startswith("async+") else "async+" + url)
+    else:
+        storage = MemoryStorage()
+    return RateLimiter(storage, settings.rate_limit)

@@ -1,0 +1,25 @@
+"""SQL for tenant isolation, used by migrations so every table gets the same policy.
+
+A missing tenant context makes `current_org_id` NULL, which matches no row: the policy fails closed.
+The sub-select makes PostgreSQL evaluate the setting once per query (an InitPlan), so the org_id
+index is used as an index condition.
+"""
+
+from __future__ import annotations
+
+CURRENT_ORG = "(select nullif(current_setting('app.org_id', true), '')::uuid)"
+APP_ROLE = "keel_app"
+PLATFORM_ROLE = "keel_platform"
+
+
+def tenant_table(
+    table: str, *, key: str = "org_id", grants: str = "SELECT, INSERT, UPDATE, DELETE"
+) -> list[str]:
+    """Enable and force RLS on `table`, add the tenant policy, and grant the runtime role `grants`."""
+    return [
+        f"ALTER TABLE keel.{table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE keel.{table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON keel.{table} "
+        f"USING ({key} = {CURRENT_ORG}) WITH CHECK ({key} = {CURRENT_ORG})",
+        f"GRANT {grants} ON keel.{table} TO {APP_ROLE}",
+    ]

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from keel.core.pagination import Page, PageQuery
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity import repository, service
+from keel.identity.dependencies import CurrentPrincipal, Idempotent
+from keel.identity.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyOut
+
+router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=UnitOfWorkRoute)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued)
+async def issue_api_key(
+    body: ApiKeyCreate, principal: CurrentPrincipal, _: Idempotent, uow: UoW
+) -> ApiKeyIssued:
+    """Issue a new API key for the organisation. The secret is in this response only."""
+    key, secret = await service.issue_api_key(uow, body.name, created_by=principal.actor)
+    return ApiKeyIssued(**ApiKeyOut.model_validate(key).model_dump(), secret=secret)
+
+
+@router.get("", response_model=Page[ApiKeyOut])
+async def list_api_keys(principal: CurrentPrincipal, uow: UoW, page: PageQuery) -> Page[ApiKeyOut]:
+    rows, next_cursor = await repository.list_api_keys(uow.session, page)
+    return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut)
+async def revoke_api_key(key_id: UUID, principal: CurrentPrincipal, uow: UoW) -> ApiKeyOut:
+    """Revoke a key. Requests with it fail from the next one on."""
+    return ApiKeyOut.model_validate(await service.revoke_api_key(uow, key_id))

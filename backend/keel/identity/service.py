@@ -1,0 +1,79 @@
+"""Organisation API keys: `keel_sk_` + 256 random bits, stored only as SHA-256, shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import text
+
+from keel.audit.service import record_event
+from keel.core.errors import Problem
+from keel.core.uow import UnitOfWork
+from keel.identity import repository
+from keel.models import ApiKey
+
+SECRET_PREFIX = "keel_sk_"  # noqa: S105 - a public marker, not a secret
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: for now an organisation API key; users arrive with the authorization server."""
+
+    org_id: UUID
+    key_id: UUID
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.key_id}"
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+async def authenticate(uow: UnitOfWork, secret: str) -> Principal | None:
+    """Find the live key for `secret`. Runs before the tenant is known, through a definer function."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
+        return None
+    row = (
+        await uow.session.execute(
+            text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)"),
+            {"hash": hash_secret(secret)},
+        )
+    ).first()
+    return Principal(org_id=row.org_id, key_id=row.key_id) if row else None
+
+
+async def issue_api_key(uow: UnitOfWork, name: str, *, created_by: str) -> tuple[ApiKey, str]:
+    secret = new_secret()
+    key = ApiKey(
+        org_id=uow.tenant,
+        name=name,
+        prefix=secret[: len(SECRET_PREFIX) + 4],
+        secret_hash=hash_secret(secret),
+        created_by=created_by,
+    )
+    uow.session.add(key)
+    await uow.session.flush()
+    await record_event(uow, "api_key.issued", entity_type="api_key", entity_id=key.id, after={"name": name})
+    return key, secret
+
+
+async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> ApiKey:
+    key = await repository.get_api_key(uow.session, key_id)
+    if key is None:
+        raise Problem(404, "No such API key.")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        await record_event(
+            uow, "api_key.revoked", entity_type="api_key", entity_id=key.id, after={"name": key.name}
+        )
+    return key

@@ -1,0 +1,56 @@
+"""The API application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from keel.core.config import Settings, get_settings
+from keel.core.db import Database, runtime_database
+from keel.core.errors import install_error_handlers
+from keel.core.logging import configure_logging
+from keel.core.middleware import RequestContextMiddleware
+from keel.core.ops import router as ops_router
+from keel.registry import API_V1_ROUTERS, load_task_modules
+
+API_PREFIX = "/api/v1"
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the handler's name, which reads as the business action."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    load_task_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Keel API",
+        version="1.0.0",
+        summary="Multi-tenant CRM + ERP.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+        lifespan=lifespan,
+    )
+    app.state.db = db or runtime_database()
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in API_V1_ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(ops_router)
+    return app

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Index, String, Text
+from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keel.models.base import Base, TenantMixin, created_at_column, uuid_pk
+
+
+class AuditEvent(TenantMixin, Base):
+    """Who did what inside one organisation. Written in the transaction of the change it records."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_id_created_at_id", "org_id", "created_at", "id"),)
+
+    id: Mapped[UUID] = uuid_pk()
+    created_at: Mapped[datetime] = created_at_column()
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class PlatformAuditEvent(Base):
+    """Platform-level actions (creating or listing organisations). Only the platform role sees these."""
+
+    __tablename__ = "platform_audit_events"
+    __table_args__ = (Index("ix_platform_audit_events_created_at", "created_at"),)
+
+    id: Mapped[UUID] = uuid_pk()
+    created_at: Mapped[datetime] = created_at_column()
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    org_id: Mapped[UUID | None] = mapped_column()
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

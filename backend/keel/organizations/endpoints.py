@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from keel.core.etag import etag, required_version
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity.dependencies import CurrentPrincipal
+from keel.organizations import service
+from keel.organizations.schemas import OrganizationOut, OrganizationPatch
+
+router = APIRouter(prefix="/organization", tags=["organization"], route_class=UnitOfWorkRoute)
+
+
+@router.get("", response_model=OrganizationOut)
+async def get_organization(principal: CurrentPrincipal, uow: UoW, response: Response) -> OrganizationOut:
+    """The calling organisation's profile and settings. The ETag goes back in If-Match to update."""
+    org = await service.get_own_organization(uow)
+    response.headers["ETag"] = etag(org.version)
+    return OrganizationOut.model_validate(org)
+
+
+@router.patch(
+    "",
+    response_model=OrganizationOut,
+    responses={412: {"description": "Changed since read"}, 428: {"description": "If-Match missing"}},
+)
+async def update_organization(
+    patch: OrganizationPatch,
+    principal: CurrentPrincipal,
+    uow: UoW,
+    request: Request,
+    response: Response,
+) -> OrganizationOut:
+    """Change the name or settings. Requires If-Match with the ETag last read."""
+    org = await service.update_organization(uow, patch, expected_version=required_version(request))
+    response.headers["ETag"] = etag(org.version)
+    return OrganizationOut.model_validate(org)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _known_timezone(value: str) -> str:
+    if value not in _TIMEZONES:
+        raise ValueError("unknown IANA time zone")
+    return value
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="BCP 47, e.g. en-GB")]
+Month = Annotated[int, Field(ge=1, le=12)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
+
+
+class OrganizationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_currency: Currency = "EUR"
+    time_zone: TimeZone = "UTC"
+    locale: Locale = "en-GB"
+    fiscal_year_start_month: Month = 1
+
+
+class OrganizationSettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_currency: Currency | None = None
+    time_zone: TimeZone | None = None
+    locale: Locale | None = None
+    fiscal_year_start_month: Month | None = None
+
+
+class OrganizationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    settings: OrganizationSettingsPatch | None = None
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    slug: Slug
+
+
+class OrganizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    slug: str
+    status: str
+    settings: OrganizationSettings
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,68 @@
+"""An organisation reads and changes its own profile and settings; the platform creates them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from keel.audit.service import changed_fields, record_event
+from keel.core.errors import Problem
+from keel.core.etag import stale
+from keel.core.platform import PlatformUnitOfWork
+from keel.core.uow import UnitOfWork
+from keel.models import Organization
+from keel.organizations import repository
+from keel.organizations.schemas import OrganizationPatch, OrganizationSettings
+
+
+def _snapshot(org: Organization) -> dict[str, Any]:
+    return {"name": org.name, "settings": dict(org.settings)}
+
+
+async def get_own_organization(uow: UnitOfWork) -> Organization:
+    org = await repository.get(uow.session, uow.tenant)
+    if org is None:  # only when the organisation was removed while its key still worked
+        raise Problem(404, "The organisation does not exist.")
+    return org
+
+
+async def update_organization(
+    uow: UnitOfWork, patch: OrganizationPatch, *, expected_version: int
+) -> Organization:
+    org = await repository.get(uow.session, uow.tenant, for_update=True)
+    if org is None:
+        raise Problem(404, "The organisation does not exist.")
+    if org.version != expected_version:
+        raise stale()
+    before = _snapshot(org)
+    if patch.name is not None:
+        org.name = patch.name
+    if patch.settings is not None:
+        merged = OrganizationSettings.model_validate(org.settings).model_dump()
+        merged.update(patch.settings.model_dump(exclude_none=True))
+        org.settings = merged
+    old, new = changed_fields(before, _snapshot(org))
+    if new:
+        org.version += 1
+        org.updated_at = datetime.now(UTC)
+        await record_event(
+            uow, "organization.updated", entity_type="organization", entity_id=org.id, before=old, after=new
+        )
+    return org
+
+
+async def create_organization(uow: PlatformUnitOfWork, name: str, slug: str) -> Organization:
+    if await repository.slug_taken(uow.session, slug):
+        raise Problem(409, f"The slug {slug!r} is taken.", title="Slug taken")
+    org = Organization(name=name, slug=slug, settings=OrganizationSettings().model_dump())
+    uow.session.add(org)
+    await uow.session.flush()
+    uow.record_platform_action("organization.created", org_id=org.id, detail={"name": name, "slug": slug})
+    return org
+
+
+async def list_organizations(uow: PlatformUnitOfWork) -> Sequence[Organization]:
+    orgs = await repository.list_all(uow.session)
+    uow.record_platform_action("organization.listed", detail={"count": len(orgs)})
+    return orgs

@@ -1,0 +1,22 @@
+"""Composition root: every router the API serves and every module that defines jobs."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter
+
+from keel.audit.endpoints import router as audit_router
+from keel.core.jobs import TASK_MODULES
+from keel.identity.endpoints import router as api_keys_router
+from keel.organizations.endpoints import router as organization_router
+
+API_V1_ROUTERS: list[APIRouter] = [organization_router, api_keys_router, audit_router]
+
+DOMAIN_TASK_MODULES: list[str] = []
+
+
+def load_task_modules() -> None:
+    """Import every task module so the job app knows each task by name."""
+    for module in [*TASK_MODULES, *DOMAIN_TASK_MODULES]:
+        importlib.import_module(module)
