@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from keel.core.config import Settings, get_settings
 from keel.core.db import Database, runtime_database
-from keel.core.errors import install_error_handlers
+from keel.core.errors import PROBLEM_RESPONSES, install_error_handlers
 from keel.core.logging import configure_logging
 from keel.core.middleware import RequestContextMiddleware
 from keel.core.ops import router as ops_router
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await app.state.db.dispose()
+        await (app.state.db or runtime_database()).dispose()
 
     app = FastAPI(
         title="Keel API",
@@ -44,11 +44,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
     )
-    app.state.db = db or runtime_database()
+    app.state.db = db  # None: the runtime pool, opened on first request
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for router in API_V1_ROUTERS:
         api.include_router(router)
     app.include_router(api)

@@ -51,7 +51,7 @@ def _libpq(url: URL) -> str:
 
 
 @dataclass(frozen=True)
-class TestDatabase:
+class DatabaseUnderTest:
     admin: URL  # superuser/owner on the test database (setup and assertions only)
     name: str
 
@@ -63,7 +63,7 @@ class TestDatabase:
 
 
 @pytest.fixture(scope="session")
-def test_database() -> Iterator[TestDatabase]:
+def test_database() -> Iterator[DatabaseUnderTest]:
     server = _server_url()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"keel_test_{worker}_{os.getpid()}"
@@ -77,7 +77,7 @@ def test_database() -> Iterator[TestDatabase]:
         os.environ.pop(var, None)
     get_settings.cache_clear()
     migrate(get_settings())
-    yield TestDatabase(admin=admin, name=name)
+    yield DatabaseUnderTest(admin=admin, name=name)
     core_db.runtime_database.cache_clear()
     core_db.platform_database.cache_clear()
     with psycopg.connect(_libpq(server), autocommit=True) as conn:
@@ -85,7 +85,7 @@ def test_database() -> Iterator[TestDatabase]:
 
 
 @pytest.fixture(scope="session")
-def settings(test_database: TestDatabase) -> Settings:
+def settings(test_database: DatabaseUnderTest) -> Settings:
     return get_settings()
 
 
@@ -103,16 +103,20 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     if "test_database" not in request.fixturenames:
         yield
         return
-    database: TestDatabase = request.getfixturevalue("test_database")
+    database: DatabaseUnderTest = request.getfixturevalue("test_database")
     ratelimit.get_rate_limiter.cache_clear()
     yield
+    truncate_all(database)
+
+
+def truncate_all(database: DatabaseUnderTest) -> None:
     with psycopg.connect(database.admin_conninfo(), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(_app_tables(conn))} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture(scope="session")
-async def app(test_database: TestDatabase):  # type: ignore[no-untyped-def]
-    application = create_app(get_settings())
+async def app(test_database: DatabaseUnderTest):  # type: ignore[no-untyped-def]
+    application = create_app(get_settings(), db=core_db.runtime_database())
     yield application
     await application.state.db.dispose()
     await core_db.platform_database().dispose()

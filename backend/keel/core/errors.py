@@ -9,12 +9,53 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://keel.dev/problems/"
 
 log = structlog.get_logger("keel.errors")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path, e.g. `body.settings.time_zone`.")
+    message: str
+    type: str | None = None
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": ProblemDetails,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+
+
+# Documented on every /api/v1 operation so generated clients know the error shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: problem_doc("Malformed request"),
+    401: problem_doc("Missing or invalid credentials"),
+    404: problem_doc("Not found"),
+    413: problem_doc("Body too large"),
+    415: problem_doc("Body is not JSON"),
+    422: problem_doc("Validation failed"),
+    429: problem_doc("Rate limited"),
+    500: problem_doc("Server error"),
+}
 
 
 class Problem(Exception):

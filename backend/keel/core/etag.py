@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Header
 
 from keel.core.errors import Problem
+
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=64, description="The ETag last read; required to update."),
+]
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def required_version(request: Request) -> int:
+def required_version(header: str | None) -> int:
     """The version the client last saw, from If-Match. Missing → 428; unparseable → 412."""
-    header = request.headers.get("if-match")
     if header is None:
         raise Problem(
             428,

@@ -9,9 +9,9 @@ from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
-from keel.core.db import Database
 from keel.core.errors import problem_response
 from keel.core.metrics import render_metrics
+from keel.core.uow import request_database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -36,7 +36,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> Response:
     """Ready for traffic: the database answers and its schema is at the migration head."""
-    db: Database = request.app.state.db
+    db = request_database(request)
     try:
         async with db.sessions() as session:
             version = await session.scalar(text("SELECT version_num FROM keel.alembic_version"))
@@ -51,5 +51,5 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    body, content_type = await render_metrics(request.app.state.db)
+    body, content_type = await render_metrics(request_database(request))
     return Response(body, media_type=content_type)

@@ -26,7 +26,9 @@ class PlatformUnitOfWork(UnitOfWork):
     def record_platform_action(
         self, action: str, *, org_id: UUID | None = None, detail: dict[str, Any] | None = None
     ) -> None:
-        self.session.add(PlatformAuditEvent(actor=self.actor, action=action, org_id=org_id, detail=detail))
+        self.session.add(
+            PlatformAuditEvent(actor=self.actor, action=action, target_org_id=org_id, detail=detail)
+        )
         self.audited = True
 
 

@@ -77,6 +77,12 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def request_database(request: Request) -> Database:
+    """The app's database: the one it was built with, else the runtime pool (created on first use)."""
+    db: Database | None = getattr(request.app.state, "db", None)
+    return db or runtime_database()
+
+
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
@@ -87,7 +93,7 @@ class UnitOfWorkRoute(APIRoute):
                 content_type = request.headers.get("content-type", "")
                 if not _is_json(content_type) and (content_type or await request.body()):
                     raise Problem(415, "Send the body as application/json.")
-            db: Database = getattr(request.app.state, "db", None) or runtime_database()
+            db = request_database(request)
             async with db.sessions() as session:
                 uow = UnitOfWork(session)
                 uow.request_id = getattr(request.state, "request_id", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from keel.core.errors import Problem
 from keel.core.idempotency import claim_idempotency_key
@@ -30,7 +30,19 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def idempotent(request: Request, principal: CurrentPrincipal, uow: UoW) -> None:
+async def idempotent(
+    request: Request,
+    principal: CurrentPrincipal,
+    uow: UoW,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Retry safely: the same key and body replay the first response for 24 h.",
+        ),
+    ] = None,
+) -> None:
     await claim_idempotency_key(request, uow)
 
 

@@ -40,5 +40,5 @@ class PlatformAuditEvent(Base):
     created_at: Mapped[datetime] = created_at_column()
     actor: Mapped[str] = mapped_column(String(200), nullable=False)
     action: Mapped[str] = mapped_column(String(100), nullable=False)
-    org_id: Mapped[UUID | None] = mapped_column()
+    target_org_id: Mapped[UUID | None] = mapped_column()
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

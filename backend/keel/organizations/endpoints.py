@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from keel.core.etag import etag, required_version
+from keel.core.errors import problem_doc
+from keel.core.etag import IfMatch, etag, required_version
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import CurrentPrincipal
 from keel.organizations import service
@@ -22,16 +23,16 @@ async def get_organization(principal: CurrentPrincipal, uow: UoW, response: Resp
 @router.patch(
     "",
     response_model=OrganizationOut,
-    responses={412: {"description": "Changed since read"}, 428: {"description": "If-Match missing"}},
+    responses={412: problem_doc("Changed since read"), 428: problem_doc("If-Match missing")},
 )
 async def update_organization(
     patch: OrganizationPatch,
     principal: CurrentPrincipal,
     uow: UoW,
-    request: Request,
     response: Response,
+    if_match: IfMatch = None,
 ) -> OrganizationOut:
     """Change the name or settings. Requires If-Match with the ETag last read."""
-    org = await service.update_organization(uow, patch, expected_version=required_version(request))
+    org = await service.update_organization(uow, patch, expected_version=required_version(if_match))
     response.headers["ETag"] = etag(org.version)
     return OrganizationOut.model_validate(org)

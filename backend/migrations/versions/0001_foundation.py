@@ -104,7 +104,7 @@ def upgrade() -> None:
         _created_at(),
         sa.Column("actor", sa.String(200), nullable=False),
         sa.Column("action", sa.String(100), nullable=False),
-        sa.Column("org_id", sa.Uuid),
+        sa.Column("target_org_id", sa.Uuid),
         sa.Column("detail", pg.JSONB),
     )
     op.create_index("ix_platform_audit_events_created_at", "platform_audit_events", ["created_at"])

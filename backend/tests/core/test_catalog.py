@@ -1,0 +1,175 @@
+"""The database catalog itself proves tenant isolation is complete.
+
+A new table without a forced policy, a view that runs with its owner's rights, an unreviewed SECURITY
+DEFINER function or a readable materialized view fails here before it can leak anything.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from tests.conftest import DatabaseUnderTest
+
+APP_SCHEMAS = ("keel",)
+
+# Tables without an org_id column, each with the reason it is safe.
+GLOBAL_TABLES = {
+    "alembic_version": "migration bookkeeping; the runtime role may only read it (readiness check)",
+    "organizations": "the tenant itself: its policy keys on id instead of org_id",
+    "platform_audit_events": "platform actions; policy grants only keel_platform, keel_app has no grant",
+}
+# Tables that may have RLS off, with the reason.
+NO_RLS_TABLES = {"alembic_version": "holds one version string, nothing about any tenant"}
+
+# SECURITY DEFINER functions that may exist: each must pin its search_path.
+DEFINER_FUNCTIONS = {
+    "authenticate_api_key": "finds the organisation of an API key before any tenant is known",
+    "purge_expired_idempotency_keys": "housekeeping across organisations, deletes expired rows only",
+}
+
+# The whole expression, exactly: nothing may be OR-ed onto it.
+TENANT_POLICY = re.compile(
+    r"""^\((org_id|id) = \( SELECT \(NULLIF\(current_setting\('app\.org_id'::text, true\), """
+    r"""''::text\)\)::uuid AS "nullif"\)\)$"""
+)
+
+
+@pytest.fixture
+def admin(test_database: DatabaseUnderTest):  # type: ignore[no-untyped-def]
+    with psycopg.connect(test_database.admin_conninfo()) as conn:
+        yield conn
+
+
+def _tables(admin: psycopg.Connection) -> list[tuple[str, bool, bool]]:
+    return admin.execute(
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY 1",
+        [list(APP_SCHEMAS)],
+    ).fetchall()
+
+
+def test_every_table_has_row_level_security_enabled_and_forced(admin: psycopg.Connection) -> None:
+    tables = _tables(admin)
+    assert len(tables) >= 5
+    unprotected = [
+        name for name, enabled, forced in tables if not (enabled and forced) and name not in NO_RLS_TABLES
+    ]
+    assert unprotected == []
+
+
+def test_every_tenant_table_has_a_tenant_policy_for_reads_and_writes(admin: psycopg.Connection) -> None:
+    for name, *_ in _tables(admin):
+        if name in NO_RLS_TABLES:
+            continue
+        policies = admin.execute(
+            "SELECT policyname, roles::text[], cmd, qual, with_check FROM pg_policies "
+            "WHERE schemaname = 'keel' AND tablename = %s",
+            [name],
+        ).fetchall()
+        assert policies, f"{name} has RLS but no policy: nothing can read it"
+        if name in GLOBAL_TABLES and name != "organizations":
+            assert all(roles == ["keel_platform"] for _, roles, *_ in policies), name
+            continue
+        tenant = [p for p in policies if p[0] == "tenant_isolation"]
+        assert tenant, f"{name} lacks the tenant_isolation policy"
+        _, roles, cmd, qual, with_check = tenant[0]
+        assert roles == ["public"] and cmd == "ALL", name
+        assert TENANT_POLICY.match(qual) and TENANT_POLICY.match(with_check), (name, qual, with_check)
+        assert (TENANT_POLICY.match(qual).group(1) == "id") == (name == "organizations"), name
+        others = [p for p in policies if p[0] != "tenant_isolation"]
+        assert all(roles == ["keel_platform"] for _, roles, *_ in others), (name, others)
+
+
+def test_every_table_without_org_id_is_on_the_allowlist(admin: psycopg.Connection) -> None:
+    without = admin.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') AND NOT EXISTS ("
+        "  SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id'"
+        "  AND NOT a.attisdropped)"
+    ).fetchall()
+    assert {r[0] for r in without} <= set(GLOBAL_TABLES)
+
+
+def test_every_tenant_table_has_an_index_led_by_org_id(admin: psycopg.Connection) -> None:
+    missing = admin.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' "
+        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') AND NOT EXISTS ("
+        "  SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum)"
+    ).fetchall()
+    assert missing == []
+
+
+def test_every_unique_constraint_on_a_tenant_table_includes_org_id(admin: psycopg.Connection) -> None:
+    offenders = admin.execute(
+        "SELECT c.relname, i.indexrelid::regclass::text FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' "
+        "WHERE n.nspname = 'keel' AND i.indisunique AND NOT (a.attnum = ANY(i.indkey)) "
+        "AND NOT (i.indisprimary AND i.indnatts = 1 AND EXISTS ("
+        "  SELECT 1 FROM pg_attribute pk WHERE pk.attrelid = c.oid AND pk.attnum = i.indkey[0]"
+        "  AND pk.attname = 'id' AND pk.atttypid = 'uuid'::regtype))"
+    ).fetchall()
+    # A random UUID primary key reveals nothing; any other unique key must be scoped to the tenant.
+    assert offenders == []
+
+
+def test_every_view_runs_with_the_callers_rights(admin: psycopg.Connection) -> None:
+    definer_views = admin.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relkind = 'v' "
+        "AND NOT coalesce('security_invoker=true' = ANY(c.reloptions), false)",
+        [list(APP_SCHEMAS)],
+    ).fetchall()
+    assert definer_views == []
+
+
+def test_no_materialized_view_is_readable_by_the_runtime_role(admin: psycopg.Connection) -> None:
+    readable = admin.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND has_table_privilege('keel_app', c.oid, 'SELECT')"
+    ).fetchall()
+    assert readable == []
+
+
+def test_security_definer_functions_are_allowlisted_and_pin_search_path(
+    admin: psycopg.Connection,
+) -> None:
+    rows = admin.execute(
+        "SELECT p.proname, p.proconfig, pg_get_userbyid(p.proowner) FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    ).fetchall()
+    assert {name for name, *_ in rows} == set(DEFINER_FUNCTIONS)
+    for name, config, owner in rows:
+        assert any(setting.startswith("search_path=pg_catalog") for setting in config or []), name
+        assert owner == "keel_definer", name
+
+
+def test_definer_functions_cannot_be_called_by_public(admin: psycopg.Connection) -> None:
+    for name in DEFINER_FUNCTIONS:
+        callable_by_platform = admin.execute(
+            "SELECT has_function_privilege('keel_platform', p.oid, 'EXECUTE') FROM pg_proc p "
+            "WHERE p.proname = %s",
+            [name],
+        ).fetchone()
+        assert callable_by_platform == (False,), name
+
+
+def test_runtime_roles_cannot_bypass_rls_or_own_anything(admin: psycopg.Connection) -> None:
+    for role in ("keel_app", "keel_platform"):
+        row = admin.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
+            [role],
+        ).fetchone()
+        assert row == (False, False, False, False), role
+        owned = admin.execute(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)",
+            [role],
+        ).fetchone()
+        assert owned == (0,), role

@@ -1,0 +1,247 @@
+"""Organisation A can neither read nor write organisation B's rows, whatever SQL it runs.
+
+These tests talk to PostgreSQL as the runtime role `keel_app`, the same one the API and workers use,
+and cover every table that carries `org_id`, so a table added later is covered from its first day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import UUID
+
+import httpx
+import psycopg
+import pytest
+from psycopg import errors, sql
+from sqlalchemy import text as sql_text
+
+from keel.core.db import APP_ROLE, Database, role_url
+from keel.core.uow import UnitOfWork
+from tests.conftest import DatabaseUnderTest, Org
+
+
+def _tenant_tables(admin: psycopg.Connection) -> list[tuple[str, str]]:
+    """(table, tenant key column) for every table in the app schema that belongs to one tenant."""
+    rows = admin.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped "
+        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') ORDER BY 1"
+    ).fetchall()
+    return [("organizations", "id"), *[(r[0], "org_id") for r in rows]]
+
+
+@pytest.fixture
+async def two_busy_orgs(client: httpx.AsyncClient, org_a: Org, org_b: Org) -> tuple[Org, Org]:
+    """Both organisations have rows in every tenant table (through the API, as users would)."""
+    for org in (org_a, org_b):
+        current = await client.get("/api/v1/organization", headers=org.headers)
+        patched = await client.patch(
+            "/api/v1/organization",
+            json={"name": f"{org.slug} renamed"},
+            headers={**org.headers, "If-Match": current.headers["etag"]},
+        )
+        assert patched.status_code == 200
+        issued = await client.post(
+            "/api/v1/api-keys",
+            json={"name": "integration"},
+            headers={**org.headers, "Idempotency-Key": "seed-1"},
+        )
+        assert issued.status_code == 201
+    return org_a, org_b
+
+
+@pytest.fixture
+def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def runtime(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(test_database.role_conninfo(APP_ROLE)) as conn:
+        yield conn
+
+
+def _as_org(conn: psycopg.Connection, org_id: UUID | str) -> None:
+    conn.execute("SELECT set_config('app.org_id', %s, true)", [str(org_id)])
+
+
+def _count(conn: psycopg.Connection, table: str, key: str, org_id: UUID) -> int:
+    query = sql.SQL("SELECT count(*) FROM keel.{} WHERE {} = %s").format(
+        sql.Identifier(table), sql.Identifier(key)
+    )
+    row = conn.execute(query, [org_id]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_every_tenant_table_has_rows_of_both_orgs_to_protect(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection
+) -> None:
+    # Guards the tests below: a table nobody fills would make them pass vacuously.
+    org_a, org_b = two_busy_orgs
+    for table, key in _tenant_tables(admin):
+        assert _count(admin, table, key, org_a.id) > 0, table
+        assert _count(admin, table, key, org_b.id) > 0, table
+
+
+async def test_org_a_reads_none_of_org_bs_rows_in_any_table(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection, runtime: psycopg.Connection
+) -> None:
+    org_a, org_b = two_busy_orgs
+    for table, key in _tenant_tables(admin):
+        _as_org(runtime, org_a.id)
+        assert _count(runtime, table, key, org_b.id) == 0, table
+        everything = sql.SQL("SELECT count(*) FROM keel.{}").format(sql.Identifier(table))
+        row = runtime.execute(everything).fetchone()
+        assert row is not None and row[0] == _count(admin, table, key, org_a.id), table
+        runtime.rollback()
+
+
+async def test_without_a_tenant_context_every_tenant_table_is_empty(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection, runtime: psycopg.Connection
+) -> None:
+    for context in (None, ""):
+        for table, _ in _tenant_tables(admin):
+            if context is not None:
+                _as_org(runtime, context)
+            query = sql.SQL("SELECT count(*) FROM keel.{}").format(sql.Identifier(table))
+            assert runtime.execute(query).fetchone() == (0,), (table, context)
+            runtime.rollback()
+
+
+async def test_a_malformed_tenant_context_is_an_error_not_a_wildcard(
+    two_busy_orgs: tuple[Org, Org], runtime: psycopg.Connection
+) -> None:
+    _as_org(runtime, "' OR true --")
+    with pytest.raises(errors.InvalidTextRepresentation):
+        runtime.execute("SELECT count(*) FROM keel.api_keys")
+    runtime.rollback()
+
+
+async def test_org_a_cannot_move_its_rows_into_org_b(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection, runtime: psycopg.Connection
+) -> None:
+    org_a, org_b = two_busy_orgs
+    for table, key in _tenant_tables(admin):
+        before = _count(admin, table, key, org_b.id)
+        _as_org(runtime, org_a.id)
+        move = sql.SQL("UPDATE keel.{} SET {} = %s WHERE {} = %s").format(
+            sql.Identifier(table), sql.Identifier(key), sql.Identifier(key)
+        )
+        # Either the policy's WITH CHECK refuses the new row, or the role may not update at all.
+        with pytest.raises(errors.InsufficientPrivilege):
+            runtime.execute(move, [org_b.id, org_a.id])
+        runtime.rollback()
+        assert _count(admin, table, key, org_b.id) == before, table
+
+
+async def test_org_a_cannot_insert_a_row_for_org_b(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection, runtime: psycopg.Connection
+) -> None:
+    org_a, org_b = two_busy_orgs
+    for table, key in _tenant_tables(admin):
+        before = _count(admin, table, key, org_b.id)
+        _as_org(runtime, org_a.id)
+        # Copy one of A's own rows, re-keyed to B (and a fresh id where the table has one).
+        overrides = f"jsonb_build_object({sql.Literal(key).as_string(runtime)}, %s::uuid)"
+        if key != "id" and table not in {"idempotency_keys"}:
+            overrides += " || jsonb_build_object('id', gen_random_uuid())"
+        copy = sql.SQL(
+            "INSERT INTO keel.{t} SELECT (jsonb_populate_record(NULL::keel.{t}, to_jsonb(r) || "
+            + overrides
+            + ")).* FROM keel.{t} r LIMIT 1"
+        ).format(t=sql.Identifier(table))
+        with pytest.raises(errors.InsufficientPrivilege):
+            runtime.execute(copy, [org_b.id])
+        runtime.rollback()
+        assert _count(admin, table, key, org_b.id) == before, table
+
+
+async def test_org_a_cannot_change_or_delete_org_bs_rows(
+    two_busy_orgs: tuple[Org, Org], admin: psycopg.Connection, runtime: psycopg.Connection
+) -> None:
+    org_a, org_b = two_busy_orgs
+    for table, key in _tenant_tables(admin):
+        for statement in (
+            "UPDATE keel.{t} SET {k} = {k} WHERE {k} = %s",
+            "DELETE FROM keel.{t} WHERE {k} = %s",
+        ):
+            _as_org(runtime, org_a.id)
+            query = sql.SQL(statement).format(t=sql.Identifier(table), k=sql.Identifier(key))
+            try:
+                touched = runtime.execute(query, [org_b.id]).rowcount
+            except errors.InsufficientPrivilege:
+                touched = 0  # the role may not update or delete this table at all
+            runtime.rollback()
+            assert touched == 0, (table, statement)
+        assert _count(admin, table, key, org_b.id) > 0
+
+
+async def test_a_unique_violation_does_not_reveal_another_orgs_row(
+    two_busy_orgs: tuple[Org, Org], client: httpx.AsyncClient
+) -> None:
+    # Both organisations used the Idempotency-Key "seed-1": keys are per organisation, so B's use
+    # neither blocked A's nor replays into A.
+    org_a, _ = two_busy_orgs
+    listed = await client.get("/api/v1/api-keys", headers=org_a.headers)
+    assert {k["name"] for k in listed.json()["items"]} == {"Initial key", "integration"}
+
+
+async def test_a_pooled_connection_carries_no_tenant_context_to_the_next_user(
+    test_database: DatabaseUnderTest,
+    settings,
+    org_a: Org,  # type: ignore[no-untyped-def]
+) -> None:
+    db = Database.connect(role_url(settings, APP_ROLE), pool_size=1, max_overflow=0, name="reuse-test")
+    try:
+        for finish in ("commit", "rollback"):
+            async with db.sessions() as session:
+                uow = UnitOfWork(session)
+                await uow.enter_tenant(org_a.id)
+                seen = await session.scalar(sql_text("SELECT count(*) FROM keel.api_keys"))
+                assert seen == 1
+                backend_pid = await session.scalar(sql_text("SELECT pg_backend_pid()"))
+                await getattr(session, finish)()
+            async with db.sessions() as session:
+                assert await session.scalar(sql_text("SELECT pg_backend_pid()")) == backend_pid
+                leftover = await session.scalar(sql_text("SELECT current_setting('app.org_id', true)"))
+                assert leftover in (None, "")
+                assert await session.scalar(sql_text("SELECT count(*) FROM keel.api_keys")) == 0
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE keel.api_keys DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE keel.api_keys NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE keel.api_keys ADD COLUMN leak text",
+        "DROP POLICY tenant_isolation ON keel.api_keys",
+        "CREATE POLICY open_door ON keel.api_keys USING (true)",
+        "CREATE TABLE keel.shadow (id int)",
+        "TRUNCATE keel.audit_events",
+        "UPDATE keel.audit_events SET action = 'forged'",
+        "DELETE FROM keel.audit_events",
+        "SELECT rolpassword FROM pg_authid",
+        "SELECT passwd FROM pg_shadow",
+        "SET ROLE keel_owner",
+        "SET ROLE keel_definer",
+        "SET ROLE keel_platform",
+        "SELECT * FROM keel.platform_audit_events",
+    ],
+)
+def test_the_runtime_role_cannot_weaken_isolation(runtime: psycopg.Connection, statement: str) -> None:
+    with pytest.raises(errors.InsufficientPrivilege):
+        runtime.execute(statement)
+    runtime.rollback()
+
+
+def test_the_runtime_role_cannot_switch_row_security_off(
+    runtime: psycopg.Connection, test_database: DatabaseUnderTest
+) -> None:
+    runtime.execute("SET row_security = off")
+    with pytest.raises(errors.InsufficientPrivilege):
+        runtime.execute("SELECT count(*) FROM keel.api_keys")
+    runtime.rollback()
