@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://keel.dev/problems/"
+INTERNAL_ERROR_DETAIL = "Something went wrong on our side. Quote the request id when you report it."
 
 log = structlog.get_logger("keel.errors")
 
@@ -71,13 +73,21 @@ class Problem(Exception):
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(detail or title or HTTPStatus(status).phrase)
+        super().__init__(detail or title or _title(status))
         self.status = status
-        self.title = title or HTTPStatus(status).phrase
+        self.title = title or _title(status)
         self.detail = detail
         self.code = code or _slug(self.title)
         self.headers = headers or {}
         self.extensions = extensions
+
+
+# RFC 9110 names; Python 3.11's HTTPStatus still uses the older phrase for 413.
+_TITLES = {413: "Content Too Large"}
+
+
+def _title(status: int) -> str:
+    return _TITLES.get(status) or HTTPStatus(status).phrase
 
 
 def _slug(title: str) -> str:
@@ -94,7 +104,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    title = title or HTTPStatus(status).phrase
+    title = title or _title(status)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (code or _slug(title)),
         "title": title,
@@ -159,17 +169,40 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled_error", path=request.url.path)
+async def _on_conflict(request: Request, exc: Exception) -> Response:
+    # A constraint the checks before it did not catch, e.g. two requests racing for one unique value.
+    log.warning("integrity_conflict", path=request.url.path, error=type(exc).__name__)
     return problem_response(
-        500,
-        detail="Something went wrong on our side. Quote the request id when you report it.",
+        409,
+        detail="The change conflicts with the current state. Reload and try again.",
         instance=request.url.path,
     )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock: safe to retry
+        log.warning("transaction_conflict", path=request.url.path, sqlstate=sqlstate)
+        return problem_response(
+            409,
+            detail="The change collided with another one. Retry the request.",
+            instance=request.url.path,
+        )
+    if exc.connection_invalidated or sqlstate.startswith("08") or sqlstate == "57P01":
+        log.error("database_unavailable", path=request.url.path, sqlstate=sqlstate)
+        return problem_response(
+            503,
+            detail="The database is unavailable. Retry shortly.",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
+    raise exc
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(IntegrityError, _on_conflict)
+    app.add_exception_handler(DBAPIError, _on_database_error)

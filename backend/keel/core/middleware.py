@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -10,7 +11,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keel.core.errors import PROBLEM_JSON
+from keel.core.errors import INTERNAL_ERROR_DETAIL, PROBLEM_BASE, PROBLEM_JSON
 from keel.core.metrics import observe_request
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -56,11 +57,24 @@ class RequestContextMiddleware:
             declared = int(headers.get(b"content-length", b"0") or 0)
         except ValueError:
             declared = 0
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
         try:
             if declared > self.max_body_bytes:
-                await _too_large(send_with_headers, self.max_body_bytes)
+                await _too_large(send_tracked, self.max_body_bytes)
             else:
-                await self.app(scope, self._capped(receive), send_with_headers)
+                await self.app(scope, self._capped(receive), send_tracked)
+        except Exception:
+            # Answered here, inside this layer, so even a 500 carries the request id and headers.
+            access_log.exception("unhandled_error", path=scope["path"])
+            if started_response:
+                raise
+            await _internal_error(send_tracked, scope["path"])
         finally:
             template = _route_template(scope)
             elapsed = time.perf_counter() - started
@@ -100,20 +114,37 @@ def _route_template(scope: Scope) -> str:
     )
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = (
-        '{"type":"https://keel.dev/problems/content-too-large","title":"Content Too Large",'
-        f'"status":413,"detail":"The body is larger than {limit} bytes."}}'
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+async def _send_problem(send: Send, status: int, problem: dict[str, object]) -> None:
+    body = json.dumps(problem).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    if status == 413:
+        headers.append((b"connection", b"close"))  # the rest of the body is not read
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    await _send_problem(
+        send,
+        413,
+        {
+            "type": PROBLEM_BASE + "content-too-large",
+            "title": "Content Too Large",
+            "status": 413,
+            "detail": f"The body is larger than {limit} bytes.",
+        },
+    )
+
+
+async def _internal_error(send: Send, path: str) -> None:
+    await _send_problem(
+        send,
+        500,
+        {
+            "type": PROBLEM_BASE + "internal-server-error",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": INTERNAL_ERROR_DETAIL,
+            "instance": path,
+        },
+    )

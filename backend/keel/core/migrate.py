@@ -44,6 +44,7 @@ def _ensure_schemas(conn: Connection) -> None:
     database = conn.scalar(text("SELECT current_database()"))
     conn.exec_driver_sql(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {APP_ROLE}, {PLATFORM_ROLE}')
     conn.exec_driver_sql(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC')
+    conn.exec_driver_sql(f'GRANT CREATE ON DATABASE "{database}" TO {OWNER_ROLE}')
     for schema in ("keel", "procrastinate"):
         conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {OWNER_ROLE}")
     conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")

@@ -38,13 +38,14 @@ class RateLimiter:
         )
 
 
+def redis_storage(url: str) -> RedisStorage:
+    """Window counters in Redis (redis-py client), shared by every API process."""
+    return RedisStorage(url if url.startswith("async+") else "async+" + url, implementation="redispy")
+
+
 @lru_cache
 def get_rate_limiter() -> RateLimiter:
     settings = get_settings()
-    storage: Storage
-    if settings.redis_url:
-        url = settings.redis_url.get_secret_value()
-        storage = RedisStorage(url if url.startswith("async+") else "async+" + url)
-    else:
-        storage = MemoryStorage()
+    url = settings.redis_url
+    storage: Storage = redis_storage(url.get_secret_value()) if url else MemoryStorage()
     return RateLimiter(storage, settings.rate_limit)
