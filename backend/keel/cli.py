@@ -20,6 +20,7 @@ from rich.table import Table
 
 from keel.core.config import get_settings
 from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
+from keel.core.errors import Problem
 from keel.core.jobs import open_job_app, watch_stalled_jobs
 from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
@@ -185,7 +186,13 @@ def create_org(name: str, slug: str) -> None:
             org, secret = await onboard_organization(uow, name, slug)
             return str(org.id), secret
 
-    org_id, secret = asyncio.run(run())
+    try:
+        org_id, secret = asyncio.run(run())
+    except Problem as problem:
+        console.print(f"[red]{problem.title}[/]: {problem.detail}")
+        for error in problem.extensions.get("errors", []):
+            console.print(f"  {error['field']}: {error['message']}")
+        raise typer.Exit(1) from problem
     console.print(f"organisation {org_id}\nAPI key (shown once): {secret}")
 
 

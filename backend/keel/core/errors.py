@@ -9,7 +9,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -118,12 +119,21 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        errors.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type")})
-    return errors
+def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as `{field, message, type}` with dotted field paths."""
+    return [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ())),
+            "message": err.get("msg", ""),
+            "type": err.get("type"),
+        }
+        for err in exc.errors()
+    ]
+
+
+def validation_problem(exc: ValidationError, detail: str) -> Problem:
+    """A 422 for input validated below the HTTP layer (CLI, platform path, jobs)."""
+    return Problem(422, detail, title="Validation failed", code="validation-failed", errors=field_errors(exc))
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
@@ -144,14 +154,25 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = None
-    return problem_response(
-        exc.status_code, detail=detail, instance=request.url.path, headers=dict(exc.headers or {})
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(exc.status_code, detail=detail, instance=request.url.path, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path (Starlette's Allow names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc)
+    errors = field_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
         return problem_response(
             400,

@@ -83,7 +83,7 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
             .where(IdempotencyKey.org_id == org_id, IdempotencyKey.key == key)
             .values(
                 status_code=response.status_code,
-                response_body=bytes(response.body),
+                response_body=uow.replay_body if uow.replay_body is not None else bytes(response.body),
                 response_headers=json.loads(json.dumps(kept)),
             )
         )

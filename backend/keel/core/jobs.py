@@ -18,7 +18,6 @@ import procrastinate
 import structlog
 from procrastinate import exceptions as job_errors
 from procrastinate.jobs import Job
-from psycopg_pool import AsyncConnectionPool
 
 from keel.core.db import runtime_database
 from keel.core.uow import UnitOfWork, job_unit_of_work
@@ -69,19 +68,21 @@ async def enqueue(
     payload = {**kwargs}
     if uow.org_id is not None:
         payload.setdefault("org_id", str(uow.org_id))
-    connection = await uow.session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    options: dict[str, Any] = {"connection": raw}
+    options: dict[str, Any] = {}
     if dedupe_key is not None:
         options["queueing_lock"] = f"{payload.get('org_id', 'global')}:{dedupe_key}"
     if delay is not None:
         options["schedule_in"] = {"seconds": delay.total_seconds()}
-    # A savepoint keeps the request's transaction usable when the dedupe constraint fires.
-    async with uow.session.begin_nested():
-        try:
+    # A savepoint keeps the request's transaction usable when the dedupe constraint fires. SQLAlchemy
+    # emits SAVEPOINT only once the connection is used inside the block, so take it there; and let
+    # AlreadyEnqueued leave the block so the savepoint is rolled back, not released.
+    try:
+        async with uow.session.begin_nested():
+            connection = await uow.session.connection()
+            options["connection"] = (await connection.get_raw_connection()).driver_connection
             job_id: int = await task.configure(**options).defer_async(**payload)
-        except job_errors.AlreadyEnqueued:
-            return None
+    except job_errors.AlreadyEnqueued:
+        return None
     return job_id
 
 
@@ -110,10 +111,7 @@ async def watch_stalled_jobs(app: procrastinate.App, stalled_after: float, every
 @asynccontextmanager
 async def open_job_app(conninfo: str, *, max_size: int = 4) -> AsyncIterator[procrastinate.App]:
     """Open the job app on its own small pool (worker and CLI; requests use their own connection)."""
-    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False)
-    await pool.open(wait=True)
-    try:
-        async with job_app.open_async(pool=pool):
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=max_size)
+    with job_app.replace_connector(connector):
+        async with job_app.open_async():
             yield job_app
-    finally:
-        await pool.close()

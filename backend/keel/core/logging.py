@@ -18,10 +18,22 @@ REDACTED = "[redacted]"
 _SENSITIVE = ("password", "secret", "token", "authorization", "api_key", "cookie")
 
 
+def _sensitive(key: object) -> bool:
+    return isinstance(key, str) and any(word in key.lower() for word in _SENSITIVE)
+
+
+def _scrub(value: Any) -> Any:
+    """Redact sensitive keys at any depth of dicts and lists (e.g. a logged headers mapping)."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _sensitive(k) else _scrub(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key in list(event):
-        if any(word in key.lower() for word in _SENSITIVE):
-            event[key] = REDACTED
+        event[key] = REDACTED if _sensitive(key) else _scrub(event[key])
     return event
 
 

@@ -106,12 +106,12 @@ class RequestContextMiddleware:
 
 def _route_template(scope: Scope) -> str:
     """The matched route's template (`/api/v1/api-keys/{key_id}`), so metrics stay low-cardinality."""
-    if scope.get("route") is None:
+    template = getattr(scope.get("route"), "path_format", None)
+    if not isinstance(template, str):
         return "unmatched"
-    by_value = {str(v): k for k, v in scope.get("path_params", {}).items()}
-    return "/".join(
-        "{" + by_value[part] + "}" if part in by_value else part for part in scope["path"].split("/")
-    )
+    # The route's own template lacks the prefixes of the routers that include it: take those from the path.
+    parts = scope["path"].split("/")
+    return "/".join(parts[: len(parts) - template.count("/")]) + template
 
 
 async def _send_problem(send: Send, status: int, problem: dict[str, object]) -> None:

@@ -36,6 +36,8 @@ class UnitOfWork:
         self.request_id: str | None = None
         self.client_ip: str | None = None
         self.user_agent: str | None = None
+        # What an Idempotency-Key replay returns, when it must differ from the response (secrets).
+        self.replay_body: bytes | None = None
         self._before_commit: list[SuccessHook] = []
 
     async def enter_tenant(

@@ -17,9 +17,15 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=UnitOfWork
 async def issue_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, _: Idempotent, uow: UoW
 ) -> ApiKeyIssued:
-    """Issue a new API key for the organisation. The secret is in this response only."""
+    """Issue a new API key for the organisation. The secret is in this response only.
+
+    A replay with the same Idempotency-Key returns the same key with `secret: null`.
+    """
     key, secret = await service.issue_api_key(uow, body.name, created_by=principal.actor)
-    return ApiKeyIssued(**ApiKeyOut.model_validate(key).model_dump(), secret=secret)
+    issued = ApiKeyOut.model_validate(key).model_dump()
+    # A replay must not hand the secret out again, so it is never stored for one.
+    uow.replay_body = ApiKeyIssued(**issued, secret=None).model_dump_json().encode()
+    return ApiKeyIssued(**issued, secret=secret)
 
 
 @router.get("", response_model=Page[ApiKeyOut])

@@ -24,4 +24,6 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyIssued(ApiKeyOut):
-    secret: str = Field(description="Shown once. Keel keeps only its hash.")
+    secret: str | None = Field(
+        description="Shown once; Keel keeps only its hash. Null on an Idempotency-Key replay."
+    )

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
 from keel.audit.service import changed_fields, record_event
-from keel.core.errors import Problem
+from keel.core.errors import Problem, validation_problem
 from keel.core.etag import stale
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
 from keel.models import Organization
 from keel.organizations import repository
-from keel.organizations.schemas import OrganizationPatch, OrganizationSettings
+from keel.organizations.schemas import OrganizationCreate, OrganizationPatch, OrganizationSettings
 
 
 def _snapshot(org: Organization) -> dict[str, Any]:
@@ -53,11 +56,20 @@ async def update_organization(
 
 
 async def create_organization(uow: PlatformUnitOfWork, name: str, slug: str) -> Organization:
+    try:
+        OrganizationCreate(name=name, slug=slug)
+    except ValidationError as exc:
+        raise validation_problem(exc, "The name or slug is invalid.") from exc
     if await repository.slug_taken(uow.session, slug):
         raise Problem(409, f"The slug {slug!r} is taken.", title="Slug taken")
     org = Organization(name=name, slug=slug, settings=OrganizationSettings().model_dump())
     uow.session.add(org)
-    await uow.session.flush()
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:  # another create took the slug between the check and the insert
+        if getattr(exc.orig, "sqlstate", None) != "23505":
+            raise
+        raise Problem(409, f"The slug {slug!r} is taken.", title="Slug taken") from exc
     uow.record_platform_action("organization.created", org_id=org.id, detail={"name": name, "slug": slug})
     return org
 
