@@ -203,7 +203,8 @@ async def _on_conflict(request: Request, exc: Exception) -> Response:
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock: safe to retry
+    # Serialization failure, deadlock, lock wait past lock_timeout: nothing happened, safe to retry.
+    if sqlstate in ("40001", "40P01", "55P03"):
         log.warning("transaction_conflict", path=request.url.path, sqlstate=sqlstate)
         return problem_response(
             409,

@@ -40,7 +40,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status: int | None = None  # set once the response has started
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -57,27 +57,21 @@ class RequestContextMiddleware:
             declared = int(headers.get(b"content-length", b"0") or 0)
         except ValueError:
             declared = 0
-        started_response = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started_response
-            started_response = started_response or message["type"] == "http.response.start"
-            await send_with_headers(message)
-
         try:
             if declared > self.max_body_bytes:
-                await _too_large(send_tracked, self.max_body_bytes)
+                await _too_large(send_with_headers, self.max_body_bytes)
             else:
-                await self.app(scope, self._capped(receive), send_tracked)
+                await self.app(scope, self._capped(receive), send_with_headers)
         except Exception:
             # Answered here, inside this layer, so even a 500 carries the request id and headers.
             access_log.exception("unhandled_error", path=scope["path"])
-            if started_response:
+            if status is not None:
                 raise
-            await _internal_error(send_tracked, scope["path"])
+            await _internal_error(send_with_headers, scope["path"])
         finally:
             template = _route_template(scope)
             elapsed = time.perf_counter() - started
+            status = status or 500
             observe_request(scope["method"], template, status, elapsed)
             access_log.info(
                 "request",

@@ -14,6 +14,8 @@ from keel.core.db import APP_ROLE, DEFINER_ROLE, OWNER_ROLE, PLATFORM_ROLE, admi
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 
+RUNTIME_LOCK_TIMEOUT = "10s"
+
 ROLES = {
     OWNER_ROLE: "NOLOGIN NOBYPASSRLS",
     DEFINER_ROLE: "NOLOGIN BYPASSRLS",
@@ -34,6 +36,9 @@ def _ensure_roles(conn: Connection, settings: Settings) -> None:
         if secret is not None:
             conn.execute(text(f"ALTER ROLE {role} PASSWORD :p"), {"p": secret.get_secret_value()})
         conn.exec_driver_sql(f"ALTER ROLE {role} SET search_path = keel, procrastinate")
+        # A request never waits on a lock for long, nor holds a transaction open while idle.
+        conn.exec_driver_sql(f"ALTER ROLE {role} SET lock_timeout = '{RUNTIME_LOCK_TIMEOUT}'")
+        conn.exec_driver_sql(f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = '60s'")
     # The migrating admin acts as the owner; the owner hands definer functions to keel_definer.
     if not conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")):
         conn.exec_driver_sql(f"GRANT {OWNER_ROLE} TO current_user")

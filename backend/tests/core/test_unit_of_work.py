@@ -8,6 +8,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi import APIRouter, FastAPI, Response
+from sqlalchemy import text
 
 from keel.audit.service import record_event
 from keel.core import db as core_db
@@ -55,6 +56,12 @@ def _app_with_probe_routes() -> FastAPI:
 
         uow.before_commit(duplicate_key)
         return {"result": "looks fine until commit"}
+
+    @router.post("/lock-organization")
+    async def lock_organization(principal: CurrentPrincipal, uow: UoW) -> dict[str, str]:
+        await uow.session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        await uow.session.execute(text("SELECT 1 FROM keel.organizations FOR UPDATE"))
+        return {"result": "locked"}
 
     @router.post("/crash")
     async def crash(principal: CurrentPrincipal, uow: UoW) -> None:
@@ -111,3 +118,16 @@ async def test_a_failed_commit_is_never_reported_as_success(
     with psycopg.connect(test_database.admin_conninfo()) as conn:
         keys = conn.execute("SELECT count(*) FROM keel.api_keys WHERE org_id = %s", [org_a.id]).fetchone()
     assert keys == (1,)
+
+
+async def test_a_lock_wait_past_the_timeout_is_a_409_to_retry_not_a_500(
+    probe_client: httpx.AsyncClient, test_database: DatabaseUnderTest, org_a: Org
+) -> None:
+    with psycopg.connect(test_database.admin_conninfo()) as holder:
+        holder.execute("SELECT 1 FROM keel.organizations WHERE id = %s FOR UPDATE", [org_a.id])
+        blocked = await probe_client.post("/probe/lock-organization", headers=org_a.headers)
+        holder.rollback()
+    assert blocked.status_code == 409
+    assert "Retry" in blocked.json()["detail"]
+    free = await probe_client.post("/probe/lock-organization", headers=org_a.headers)
+    assert free.status_code == 200
