@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from keel.core.pagination import PageParams, keyset_page
 from keel.models import AuditEvent
@@ -17,7 +18,20 @@ async def list_events(
     entity_type: str | None = None,
 ) -> tuple[Sequence[AuditEvent], str | None]:
     # No org_id filter here on purpose: the RLS policy scopes every row to the current organisation.
-    stmt = select(AuditEvent)
+    # Only what the response shows (the IP and user agent stay in the database).
+    stmt = select(AuditEvent).options(
+        load_only(
+            AuditEvent.id,
+            AuditEvent.created_at,
+            AuditEvent.actor,
+            AuditEvent.action,
+            AuditEvent.entity_type,
+            AuditEvent.entity_id,
+            AuditEvent.request_id,
+            AuditEvent.before,
+            AuditEvent.after,
+        )
+    )
     if action:
         stmt = stmt.where(AuditEvent.action == action)
     if entity_type:

@@ -44,6 +44,10 @@ class UnitOfWork:
         self, org_id: UUID, *, user_id: UUID | None = None, actor: str | None = None
     ) -> None:
         await set_tenant_context(self.session, org_id, user_id)
+        self.tenant_entered(org_id, user_id=user_id, actor=actor)
+
+    def tenant_entered(self, org_id: UUID, *, user_id: UUID | None = None, actor: str | None = None) -> None:
+        """Record a tenant context the transaction already holds (set in SQL by the caller)."""
         self.org_id, self.user_id, self.actor = org_id, user_id, actor
         structlog.contextvars.bind_contextvars(org_id=str(org_id))
         if user_id is not None:
@@ -119,7 +123,7 @@ class UnitOfWorkRoute(APIRoute):
         return run_in_unit_of_work
 
 
-def get_unit_of_work(request: Request) -> UnitOfWork:
+async def get_unit_of_work(request: Request) -> UnitOfWork:
     uow = getattr(request.state, "uow", None)
     if uow is None:
         raise RuntimeError("route is not a UnitOfWorkRoute")

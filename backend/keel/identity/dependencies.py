@@ -22,7 +22,6 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
     principal = await authenticate(uow, credentials.strip())
     if principal is None:
         raise Problem(401, "The API key is not valid or was revoked.", headers=_CHALLENGE)
-    await uow.enter_tenant(principal.org_id, actor=principal.actor)
     await get_rate_limiter().hit(f"org:{principal.org_id}")
     return principal
 

@@ -39,17 +39,24 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+# Finds the live key (through the definer function: the tenant is not known yet) and, in the same
+# round trip, binds the transaction to its organisation.
+AUTHENTICATE = text(
+    "SELECT a.org_id, a.key_id, set_config('app.org_id', a.org_id::text, true), "
+    "set_config('app.user_id', '', true) FROM keel.authenticate_api_key(:hash) AS a"
+)
+
+
 async def authenticate(uow: UnitOfWork, secret: str) -> Principal | None:
-    """Find the live key for `secret`. Runs before the tenant is known, through a definer function."""
+    """The principal for `secret`, with the unit of work entered into its organisation; else None."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
         return None
-    row = (
-        await uow.session.execute(
-            text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)"),
-            {"hash": hash_secret(secret)},
-        )
-    ).first()
-    return Principal(org_id=row.org_id, key_id=row.key_id) if row else None
+    row = (await uow.session.execute(AUTHENTICATE, {"hash": hash_secret(secret)})).first()
+    if row is None:
+        return None
+    principal = Principal(org_id=row.org_id, key_id=row.key_id)
+    uow.tenant_entered(principal.org_id, actor=principal.actor)
+    return principal
 
 
 async def issue_api_key(uow: UnitOfWork, name: str, *, created_by: str) -> tuple[ApiKey, str]:

@@ -25,7 +25,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
 
 
 class OrganizationSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Read from the database: a setting retired from the schema must not break reading the rest.
+    model_config = ConfigDict(extra="ignore")
 
     default_currency: Currency = "EUR"
     time_zone: TimeZone = "UTC"
