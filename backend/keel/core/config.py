@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
 
+    # Fernet keys, newest first, comma-separated; generated under data_dir outside production.
+    encryption_keys: SecretStr | None = None
+
     redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "KEEL_REDIS_URL")
     )
