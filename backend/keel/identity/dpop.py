@@ -1,0 +1,150 @@
+"""DPoP proofs (RFC 9449): the client proves, per request, that it holds the key a token is bound to.
+
+`check_proof` verifies one proof and returns the thumbprint (`jkt`) of its key. It refuses proofs of
+another type or algorithm, with a private or symmetric key, for another method or URL, outside the
+time window, replayed (`jti` seen before), for another access token (`ath`) or without the server's
+current nonce when one is required.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, import_key
+from redis.asyncio import Redis
+
+ALGORITHMS = ("ES256", "Ed25519", "EdDSA")
+PROOF_TYPE = "dpop+jwt"
+MAX_AGE_SECONDS = 60
+CLOCK_SKEW_SECONDS = 5
+MAX_PROOF_BYTES = 4096
+
+
+class InvalidProof(Exception):
+    """The proof must not be accepted; `use_nonce` carries the nonce the client should retry with."""
+
+    def __init__(self, reason: str, *, use_nonce: str | None = None) -> None:
+        super().__init__(reason)
+        self.use_nonce = use_nonce
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, jti: str, ttl_seconds: int) -> bool:
+        """True the first time `jti` is seen within `ttl_seconds`; False on every later call."""
+        ...
+
+
+class RedisReplayGuard:
+    """Shared by every API process: SET NX with expiry."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def first_use(self, jti: str, ttl_seconds: int) -> bool:
+        return bool(await self._redis.set(f"dpop:jti:{jti}", b"1", nx=True, ex=ttl_seconds))
+
+
+class MemoryReplayGuard:
+    """One process only (development, a single API process)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    async def first_use(self, jti: str, ttl_seconds: int) -> bool:
+        now = time.monotonic()
+        if len(self._seen) > 10_000:
+            self._seen = {k: until for k, until in self._seen.items() if until > now}
+        if self._seen.get(jti, 0.0) > now:
+            return False
+        self._seen[jti] = now + ttl_seconds
+        return True
+
+
+def canonical_url(url: str) -> str:
+    """The `htu` comparison form: scheme and host lower-cased, no query or fragment (RFC 9449 §4.3)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", "", ""))
+
+
+def access_token_hash(access_token: str) -> str:
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class Proof:
+    jkt: str  # RFC 7638 thumbprint of the proof's key: what a bound token's cnf.jkt must equal
+    claims: dict[str, Any]
+
+
+async def check_proof(
+    proof: str,
+    *,
+    method: str,
+    url: str,
+    replay: ReplayGuard,
+    access_token: str | None = None,
+    nonce: str | None = None,
+    now: int | None = None,
+) -> Proof:
+    if not proof or len(proof) > MAX_PROOF_BYTES:
+        raise InvalidProof("missing or oversized proof")
+    try:
+        header = jws.extract_compact(proof.encode()).protected
+    except (JoseError, ValueError, TypeError, UnicodeError) as exc:
+        raise InvalidProof("not a compact JWS") from exc
+    if header.get("typ") != PROOF_TYPE:
+        raise InvalidProof("typ must be dpop+jwt")
+    if header.get("alg") not in ALGORITHMS:
+        raise InvalidProof(f"algorithm {header.get('alg')!r} is not allowed")
+    key = _public_key(header.get("jwk"))
+    try:
+        claims = jwt.decode(proof, key, algorithms=list(ALGORITHMS)).claims
+    except (JoseError, ValueError) as exc:
+        raise InvalidProof("bad signature") from exc
+
+    if claims.get("htm") != method.upper():
+        raise InvalidProof("htm does not match the request method")
+    htu = claims.get("htu")
+    if not isinstance(htu, str) or canonical_url(htu) != canonical_url(url):
+        raise InvalidProof("htu does not match the request URL")
+    at = int(time.time()) if now is None else now
+    iat = claims.get("iat")
+    if not isinstance(iat, int) or iat > at + CLOCK_SKEW_SECONDS or iat < at - MAX_AGE_SECONDS:
+        raise InvalidProof("iat outside the accepted window", use_nonce=nonce)
+    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise InvalidProof("a fresh server nonce is required", use_nonce=nonce)
+    if access_token is not None:
+        if not hmac.compare_digest(str(claims.get("ath", "")), access_token_hash(access_token)):
+            raise InvalidProof("ath does not match the access token")
+    elif "ath" in claims:
+        raise InvalidProof("ath on a request without an access token")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 8 <= len(jti) <= 256:
+        raise InvalidProof("jti missing")
+    # Replays are checked last, so a proof refused above does not use up its jti.
+    if not await replay.first_use(f"{key.thumbprint()}:{jti}", MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS):
+        raise InvalidProof("jti already used")
+    return Proof(jkt=key.thumbprint(), claims=claims)
+
+
+def _public_key(jwk: object) -> ECKey | OKPKey:
+    if not isinstance(jwk, dict):
+        raise InvalidProof("jwk header missing")
+    if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi", "k")):
+        raise InvalidProof("jwk must be a public key")
+    try:
+        key = import_key(jwk)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidProof("jwk is not a usable key") from exc
+    if not isinstance(key, ECKey | OKPKey) or key.is_private:
+        raise InvalidProof("jwk must be a public EC or OKP key")
+    return key
