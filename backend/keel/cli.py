@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from keel.core.config import get_settings
-from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
+from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url, runtime_database
 from keel.core.errors import Problem
 from keel.core.jobs import open_job_app, watch_stalled_jobs
+from keel.core.keyring import get_key_ring
 from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
 from keel.core.platform import platform_unit_of_work
+from keel.identity.signing_keys import current_signing_key, rotate_signing_key
 from keel.main import create_app
 from keel.organizations import service as organizations
 from keel.organizations.flows import onboard_organization
@@ -32,9 +34,11 @@ from keel.registry import load_task_modules
 
 app = typer.Typer(help="Keel: multi-tenant CRM + ERP.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and replay background jobs.", no_args_is_help=True)
+keys_app = typer.Typer(help="The authorization server's signing keys (audited).", no_args_is_help=True)
 orgs_app = typer.Typer(help="Platform actions on organisations (audited).", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 DEMO_SLUG = "demo"
@@ -108,7 +112,12 @@ def worker(
 
 
 async def _seed(data_dir: Path) -> str | None:
-    """Create the demo organisation once; return its API key when this run created it."""
+    """Create the demo organisation (and a first signing key) once; return the demo API key if created."""
+    async with runtime_database().sessions() as session:
+        has_key = await current_signing_key(session, get_key_ring()) is not None
+    if not has_key:
+        async with platform_unit_of_work(_operator()) as uow:
+            await rotate_signing_key(uow, get_key_ring())
     async with platform_unit_of_work(_operator()) as uow:
         existing = [o for o in await organizations.list_organizations(uow) if o.slug == DEMO_SLUG]
         if existing:
@@ -211,6 +220,18 @@ def list_orgs() -> None:
     for row in asyncio.run(run()):
         table.add_row(*row)
     console.print(table)
+
+
+@keys_app.command("rotate")
+def rotate_keys() -> None:
+    """Sign new access tokens with a fresh key; the old one verifies until its tokens expire."""
+    configure_logging(get_settings())
+
+    async def run() -> str:
+        async with platform_unit_of_work(_operator()) as uow:
+            return (await rotate_signing_key(uow, get_key_ring())).kid
+
+    console.print(f"now signing with key {asyncio.run(run())}")
 
 
 @jobs_app.command("failed")

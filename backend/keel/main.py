@@ -14,7 +14,7 @@ from keel.core.errors import PROBLEM_RESPONSES, install_error_handlers
 from keel.core.logging import configure_logging
 from keel.core.middleware import RequestContextMiddleware
 from keel.core.ops import router as ops_router
-from keel.registry import API_V1_ROUTERS, load_task_modules
+from keel.registry import API_V1_ROUTERS, ROOT_ROUTERS, load_task_modules
 
 API_PREFIX = "/api/v1"
 
@@ -52,5 +52,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in API_V1_ROUTERS:
         api.include_router(router)
     app.include_router(api)
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
     app.include_router(ops_router)
     return app

@@ -9,9 +9,12 @@ from fastapi import APIRouter
 from keel.audit.endpoints import router as audit_router
 from keel.core.jobs import TASK_MODULES
 from keel.identity.endpoints import router as api_keys_router
+from keel.identity.well_known import router as well_known_router
 from keel.organizations.endpoints import router as organization_router
 
 API_V1_ROUTERS: list[APIRouter] = [organization_router, api_keys_router, audit_router]
+# Public, at the root: discovery documents of the authorization server.
+ROOT_ROUTERS: list[APIRouter] = [well_known_router]
 
 DOMAIN_TASK_MODULES: list[str] = []
 

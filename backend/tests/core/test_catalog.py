@@ -20,7 +20,10 @@ GLOBAL_TABLES = {
     "alembic_version": "migration bookkeeping; the runtime role may only read it (readiness check)",
     "organizations": "the tenant itself: its policy keys on id instead of org_id",
     "platform_audit_events": "platform actions; policy grants only keel_platform, keel_app has no grant",
+    "signing_keys": "authorization-server keys; keel_app may only read (private halves encrypted)",
 }
+# Global tables the runtime role may read (one SELECT-only policy, no write grant).
+RUNTIME_READABLE = {"signing_keys"}
 # Tables that may have RLS off, with the reason.
 NO_RLS_TABLES = {"alembic_version": "holds one version string, nothing about any tenant"}
 
@@ -72,7 +75,9 @@ def test_every_tenant_table_has_a_tenant_policy_for_reads_and_writes(admin: psyc
         ).fetchall()
         assert policies, f"{name} has RLS but no policy: nothing can read it"
         if name in GLOBAL_TABLES and name != "organizations":
-            assert all(roles == ["keel_platform"] for _, roles, *_ in policies), name
+            for policy_name, roles, cmd, *_ in policies:
+                reads = name in RUNTIME_READABLE and roles == ["keel_app"] and cmd == "SELECT"
+                assert roles == ["keel_platform"] or reads, (name, policy_name)
             continue
         tenant = [p for p in policies if p[0] == "tenant_isolation"]
         assert tenant, f"{name} lacks the tenant_isolation policy"

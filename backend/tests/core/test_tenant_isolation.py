@@ -230,6 +230,9 @@ async def test_a_pooled_connection_carries_no_tenant_context_to_the_next_user(
         "SET ROLE keel_definer",
         "SET ROLE keel_platform",
         "SELECT * FROM keel.platform_audit_events",
+        "INSERT INTO keel.signing_keys (kid, public_jwk, private_jwk_encrypted) VALUES ('x', '{}', 'x')",
+        "UPDATE keel.signing_keys SET retired_at = now()",
+        "DELETE FROM keel.signing_keys",
     ],
 )
 def test_the_runtime_role_cannot_weaken_isolation(runtime: psycopg.Connection, statement: str) -> None:

@@ -1,0 +1,79 @@
+"""The authorization server's signing keys: created and retired on the platform path, private halves
+encrypted with the key ring, public halves published as a JWKS.
+
+Rotation leaves the old key verifying for one token lifetime (plus clock skew), so tokens it signed
+keep working until they expire on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.core.keyring import KeyRing
+from keel.core.platform import PlatformUnitOfWork
+from keel.identity.tokens import ACCESS_TOKEN_SECONDS, CLOCK_SKEW_SECONDS, new_signing_key
+from keel.models import SigningKey
+
+VERIFY_AFTER_RETIREMENT = timedelta(seconds=ACCESS_TOKEN_SECONDS + CLOCK_SKEW_SECONDS)
+
+
+async def rotate_signing_key(uow: PlatformUnitOfWork, keyring: KeyRing) -> SigningKey:
+    """Start signing with a new key; the current one only verifies from now on, until its tokens expire."""
+    now = datetime.now(UTC)
+    retired = (
+        await uow.session.scalars(
+            update(SigningKey)
+            .where(SigningKey.retired_at.is_(None))
+            .values(retired_at=now, verify_until=now + VERIFY_AFTER_RETIREMENT)
+            .returning(SigningKey.kid)
+        )
+    ).all()
+    key = new_signing_key()
+    row = SigningKey(
+        kid=key.kid,
+        public_jwk=key.as_dict(private=False),
+        private_jwk_encrypted=keyring.encrypt(json.dumps(key.as_dict(private=True)).encode()),
+        created_at=now,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    uow.record_platform_action("signing_key.rotated", detail={"kid": key.kid, "retired": list(retired)})
+    return row
+
+
+async def current_signing_key(session: AsyncSession, keyring: KeyRing) -> ECKey | None:
+    row = await session.scalar(
+        select(SigningKey)
+        .where(SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    return ECKey.import_key(json.loads(keyring.decrypt(row.private_jwk_encrypted)))
+
+
+async def _verifying(session: AsyncSession) -> list[SigningKey]:
+    now = datetime.now(UTC)
+    rows = await session.scalars(
+        select(SigningKey)
+        .where(or_(SigningKey.verify_until.is_(None), SigningKey.verify_until > now))
+        .order_by(SigningKey.created_at.desc())
+    )
+    return list(rows)
+
+
+async def verification_keys(session: AsyncSession) -> KeySet:
+    """Every public key a valid token can have been signed with."""
+    return KeySet([ECKey.import_key(row.public_jwk) for row in await _verifying(session)])
+
+
+async def published_jwks(session: AsyncSession) -> dict[str, Any]:
+    """The JWKS document: public halves only."""
+    return {"keys": [dict(row.public_jwk) for row in await _verifying(session)]}
