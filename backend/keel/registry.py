@@ -7,7 +7,7 @@ import importlib
 from fastapi import APIRouter
 
 from keel.audit.endpoints import router as audit_router
-from keel.core.jobs import TASK_MODULES
+from keel.core.jobs import CORE_TASK_MODULES
 from keel.identity.endpoints import router as api_keys_router
 from keel.identity.well_known import router as well_known_router
 from keel.organizations.endpoints import router as organization_router
@@ -16,10 +16,11 @@ API_V1_ROUTERS: list[APIRouter] = [organization_router, api_keys_router, audit_r
 # Public, at the root: discovery documents of the authorization server.
 ROOT_ROUTERS: list[APIRouter] = [well_known_router]
 
-DOMAIN_TASK_MODULES: list[str] = []
+# Each domain's tasks module joins this list when it has one.
+TASK_MODULES: list[str] = [*CORE_TASK_MODULES]
 
 
 def load_task_modules() -> None:
     """Import every task module so the job app knows each task by name."""
-    for module in [*TASK_MODULES, *DOMAIN_TASK_MODULES]:
+    for module in TASK_MODULES:
         importlib.import_module(module)

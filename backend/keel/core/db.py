@@ -7,8 +7,6 @@ only through `platform_unit_of_work`, the single audited path for cross-organisa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from uuid import UUID
@@ -109,10 +107,3 @@ def platform_database() -> Database:
     return Database.connect(
         role_url(settings, PLATFORM_ROLE), pool_size=2, max_overflow=2, name="keel-platform"
     )
-
-
-@asynccontextmanager
-async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
-    """One transaction on `db`: commits when the block succeeds, rolls back when it raises."""
-    async with db.sessions() as session, session.begin():
-        yield session

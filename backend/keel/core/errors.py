@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -200,6 +200,18 @@ async def _on_conflict(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_unstorable_value(request: Request, exc: Exception) -> Response:
+    # A value the database cannot hold (a NUL byte in text, a number out of range): the client's input.
+    log.warning("unstorable_value", path=request.url.path, error=str(getattr(exc, "orig", exc))[:200])
+    return problem_response(
+        422,
+        title="Validation failed",
+        detail="A value in the request cannot be stored, e.g. text containing a NUL character.",
+        code="validation-failed",
+        instance=request.url.path,
+    )
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
@@ -227,4 +239,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(IntegrityError, _on_conflict)
+    app.add_exception_handler(DataError, _on_unstorable_value)
     app.add_exception_handler(DBAPIError, _on_database_error)

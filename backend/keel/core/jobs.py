@@ -25,11 +25,11 @@ from keel.core.uow import UnitOfWork, job_unit_of_work
 log = structlog.get_logger("keel.jobs")
 
 # Domain task modules are added by `keel.registry`, so the worker knows every task by name.
-TASK_MODULES = ["keel.core.maintenance"]
+CORE_TASK_MODULES = ["keel.core.maintenance"]
 
 job_app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
-    import_paths=TASK_MODULES,
+    import_paths=CORE_TASK_MODULES,
 )
 
 DEFAULT_RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)

@@ -7,9 +7,9 @@ index is used as an index condition.
 
 from __future__ import annotations
 
+from keel.core.db import APP_ROLE
+
 CURRENT_ORG = "(select nullif(current_setting('app.org_id', true), '')::uuid)"
-APP_ROLE = "keel_app"
-PLATFORM_ROLE = "keel_platform"
 
 
 def tenant_table(

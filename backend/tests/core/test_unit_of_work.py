@@ -131,3 +131,13 @@ async def test_a_lock_wait_past_the_timeout_is_a_409_to_retry_not_a_500(
     assert "Retry" in blocked.json()["detail"]
     free = await probe_client.post("/probe/lock-organization", headers=org_a.headers)
     assert free.status_code == 200
+
+
+@pytest.mark.parametrize("query", ["action=%00x", "entity_type=a%00", "action=x&entity_type=%00"])
+async def test_text_the_database_cannot_hold_is_a_422_not_a_500(
+    client: httpx.AsyncClient, org_a: Org, query: str
+) -> None:
+    response = await client.get(f"/api/v1/audit-events?{query}", headers=org_a.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "NUL" in response.json()["detail"]
