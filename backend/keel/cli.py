@@ -18,15 +18,16 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from keel.core.config import get_settings
-from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url, runtime_database
+from keel.core.config import Settings, get_settings
+from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
 from keel.core.errors import Problem
 from keel.core.jobs import open_job_app, watch_stalled_jobs
 from keel.core.keyring import get_key_ring
 from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
 from keel.core.platform import platform_unit_of_work
-from keel.identity.signing_keys import current_signing_key, rotate_signing_key
+from keel.demo import DemoSeed, save_demo, seed_demo
+from keel.identity.signing_keys import rotate_signing_key
 from keel.main import create_app
 from keel.organizations import service as organizations
 from keel.organizations.flows import onboard_organization
@@ -40,8 +41,6 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 console = Console()
-
-DEMO_SLUG = "demo"
 
 
 def _operator() -> str:
@@ -111,36 +110,26 @@ def worker(
     asyncio.run(run())
 
 
-async def _seed(data_dir: Path) -> str | None:
-    """Create the demo organisation (and a first signing key) once; return the demo API key if created."""
-    async with runtime_database().sessions() as session:
-        has_key = await current_signing_key(session, get_key_ring()) is not None
-    if not has_key:
-        async with platform_unit_of_work(_operator()) as uow:
-            await rotate_signing_key(uow, get_key_ring())
-    async with platform_unit_of_work(_operator()) as uow:
-        existing = [o for o in await organizations.list_organizations(uow) if o.slug == DEMO_SLUG]
-        if existing:
-            return None
-        _, secret = await onboard_organization(uow, "Demo Company", DEMO_SLUG)
-    key_file = data_dir / "demo-api-key"
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(secret + "\n")
-    key_file.chmod(0o600)
-    return secret
+def _show_demo(seed: DemoSeed, settings: Settings) -> None:
+    if not seed.created:
+        console.print(f"demo organisation exists; its credentials are in {settings.data_dir} if kept")
+        return
+    save_demo(seed, settings.data_dir)
+    table = Table(title="Demo users (change these passwords before sharing this instance)")
+    for column in ("role", "e-mail", "password"):
+        table.add_column(column)
+    for row in seed.users:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Demo API key and users saved (owner-only) under {settings.data_dir}")
 
 
 @app.command()
 def seed() -> None:
-    """Create the demo organisation (once) and write its API key to .keel/demo-api-key."""
+    """Create the demo organisation, its users (one per role) and the web app's client, once."""
     settings = get_settings()
     configure_logging(settings)
-    created = asyncio.run(_seed(settings.data_dir))
-    key_file = settings.data_dir / "demo-api-key"
-    if created:
-        console.print(f"demo organisation created; API key saved to {key_file}")
-    else:
-        console.print(f"demo organisation exists; its first API key is in {key_file} if kept")
+    _show_demo(asyncio.run(seed_demo(settings, _operator())), settings)
 
 
 @app.command()
@@ -150,20 +139,21 @@ def dev() -> None:
     configure_logging(settings)
     url = admin_url(settings)  # starts the embedded PostgreSQL when DATABASE_URL is not set
     run_migrations(settings, url=url)
-    asyncio.run(_seed(settings.data_dir))
+    _show_demo(asyncio.run(seed_demo(settings, _operator())), settings)
     env = {**os.environ, "DATABASE_URL": libpq_url(url)}
     children = [
         subprocess.Popen([sys.executable, "-m", "keel", "serve"], env=env),
         subprocess.Popen([sys.executable, "-m", "keel", "worker"], env=env),
     ]
-    key_file = settings.data_dir / "demo-api-key"
     api = f"http://{settings.api_host}:{settings.api_port}"
     database = "DATABASE_URL" if settings.database_url else f"embedded, data in {settings.data_dir}"
     console.print(
         f"\n[bold]Keel is running[/]\n  API       {api}/api/v1\n  API docs  {api}/api/docs\n"
         f"  Metrics   {api}/metrics\n"
         f"  Web app   http://127.0.0.1:{settings.web_port} (not part of this build yet)\n"
-        f"  Database  {database}\n  Demo key  {key_file}\n  Ctrl-C stops everything.\n"
+        f"  Sign in   {api}/login (demo users above; also in {settings.data_dir / 'demo-users'})\n"
+        f"  Database  {database}\n  Demo key  {settings.data_dir / 'demo-api-key'}\n"
+        "  Ctrl-C stops everything.\n"
     )
     try:
         while all(child.poll() is None for child in children):

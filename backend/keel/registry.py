@@ -8,13 +8,26 @@ from fastapi import APIRouter
 
 from keel.audit.endpoints import router as audit_router
 from keel.core.jobs import CORE_TASK_MODULES
+from keel.identity.account_pages import router as account_pages_router
 from keel.identity.endpoints import router as api_keys_router
+from keel.identity.login_pages import router as login_pages_router
+from keel.identity.oauth_endpoints import router as oauth_router
 from keel.identity.well_known import router as well_known_router
 from keel.organizations.endpoints import router as organization_router
+from keel.users.endpoints import invitations as invitations_router
+from keel.users.endpoints import me as profile_router
+from keel.users.endpoints import members as members_router
 
-API_V1_ROUTERS: list[APIRouter] = [organization_router, api_keys_router, audit_router]
-# Public, at the root: discovery documents of the authorization server.
-ROOT_ROUTERS: list[APIRouter] = [well_known_router]
+API_V1_ROUTERS: list[APIRouter] = [
+    organization_router,
+    api_keys_router,
+    audit_router,
+    members_router,
+    invitations_router,
+    profile_router,
+]
+# At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
+ROOT_ROUTERS: list[APIRouter] = [well_known_router, oauth_router, login_pages_router, account_pages_router]
 
 # Each domain's tasks module joins this list when it has one.
 TASK_MODULES: list[str] = [*CORE_TASK_MODULES]

@@ -15,22 +15,31 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from sqlalchemy.engine import URL, make_url
 
+from keel.core import cache, mail, ratelimit
 from keel.core import db as core_db
-from keel.core import ratelimit
 from keel.core.config import Settings, get_settings
 from keel.core.embedded import embedded_database_url
+from keel.core.jobs import open_job_app
 from keel.core.migrate import migrate
 from keel.core.platform import platform_unit_of_work
+from keel.identity.signing_keys import key_cache
 from keel.main import create_app
 from keel.organizations.flows import onboard_organization
+
+PUBLIC_URL = "https://keel.test"  # the issuer; clients talk to the app as this origin
 
 
 def _local_server_answers() -> bool:
@@ -65,8 +74,43 @@ class DatabaseUnderTest:
         return _libpq(self.admin.set(username=role, password=None))
 
 
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        self.messages.append(message_from_bytes(raw, policy=default_policy))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
 @pytest.fixture(scope="session")
-def test_database() -> Iterator[DatabaseUnderTest]:
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
+    smtp_server[0].messages.clear()
+    return smtp_server[0]
+
+
+@pytest.fixture(scope="session")
+def test_database(smtp_server: tuple[Inbox, int]) -> Iterator[DatabaseUnderTest]:
+    os.environ["KEEL_SMTP_HOST"] = "127.0.0.1"
+    os.environ["KEEL_SMTP_PORT"] = str(smtp_server[1])
     server = _server_url()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"keel_test_{worker}_{os.getpid()}"
@@ -76,6 +120,7 @@ def test_database() -> Iterator[DatabaseUnderTest]:
     admin = server.set(database=name, drivername="postgresql+psycopg")
     os.environ["DATABASE_URL"] = _libpq(admin)
     os.environ["KEEL_ENV"] = "test"
+    os.environ["KEEL_PUBLIC_URL"] = PUBLIC_URL
     for var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "REDIS_URL", "KEEL_REDIS_URL"):
         os.environ.pop(var, None)
     get_settings.cache_clear()
@@ -108,6 +153,8 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     database: DatabaseUnderTest = request.getfixturevalue("test_database")
     ratelimit.get_rate_limiter.cache_clear()
+    cache.get_shared_state.cache_clear()
+    key_cache.clear()
     yield
     truncate_all(database)
 
@@ -128,7 +175,7 @@ async def app(test_database: DatabaseUnderTest):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
         yield http
 
 
@@ -201,3 +248,9 @@ def redis_url() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def deliver_mail(test_database: DatabaseUnderTest) -> None:
+    """Run the mail jobs that are waiting (a real worker, until the queue is empty)."""
+    async with open_job_app(test_database.role_conninfo("keel_app")) as job_app:
+        await job_app.run_worker_async(queues=[mail.QUEUE], wait=False, install_signal_handlers=False)

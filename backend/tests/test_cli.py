@@ -55,10 +55,14 @@ def test_migrate_seed_and_platform_commands_are_repeatable(fresh_database: str, 
         assert migrated.returncode == 0, migrated.stderr
     first = keel(fresh_database, tmp_path, "seed")
     assert first.returncode == 0, first.stderr
-    assert "created" in first.stdout
+    assert "change these passwords" in first.stdout and "org-admin@demo.keel.localhost" in first.stdout
     key = (tmp_path / "demo-api-key").read_text().strip()
     assert key.startswith("keel_sk_")
-    assert oct((tmp_path / "demo-api-key").stat().st_mode & 0o777) == "0o600"
+    for secret_file in ("demo-api-key", "demo-users"):
+        assert oct((tmp_path / secret_file).stat().st_mode & 0o777) == "0o600"
+    users = [line.split("\t") for line in (tmp_path / "demo-users").read_text().splitlines()]
+    assert sorted(role for role, _, _ in users) == ["finance", "manager", "org_admin", "sales_rep", "support"]
+    assert all(password in first.stdout for _, _, password in users)
 
     second = keel(fresh_database, tmp_path, "seed")
     assert second.returncode == 0 and "exists" in second.stdout

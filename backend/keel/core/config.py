@@ -55,6 +55,28 @@ class Settings(BaseSettings):
 
     data_dir: Path = REPO_ROOT / ".keel"
 
+    # Where users and clients reach Keel: the issuer of its tokens and the base of e-mailed links.
+    public_url: str = "http://127.0.0.1:8000"
+    login_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)  # a family's absolute lifetime
+    reauth_minutes: int = Field(default=10, ge=1, le=60)  # how recent a sign-in must be for sensitive changes
+
+    # Outgoing mail. No host: development writes to the local inbox under data_dir.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Keel <no-reply@keel.localhost>"
+
+    @property
+    def issuer(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @property
+    def api_audience(self) -> str:
+        return self.issuer + "/api"
+
     @property
     def effective_log_format(self) -> Literal["json", "console"]:
         if self.log_format:

@@ -25,7 +25,7 @@ from keel.core.uow import UnitOfWork, job_unit_of_work
 log = structlog.get_logger("keel.jobs")
 
 # Domain task modules are added by `keel.registry`, so the worker knows every task by name.
-CORE_TASK_MODULES = ["keel.core.maintenance"]
+CORE_TASK_MODULES = ["keel.core.maintenance", "keel.core.mail"]
 
 job_app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),

@@ -7,6 +7,8 @@ development and tests, without the setting, a ring is generated once into the da
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +33,11 @@ class KeyRing:
         except (ValueError, TypeError) as exc:
             raise KeyRingError("an encryption key is not a valid Fernet key") from exc
         self._ring = MultiFernet(self._fernets)
+        self._primary = keys[0].encode()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 256-bit key for one purpose (e.g. signing CSRF tokens), derived from the newest key."""
+        return hmac.new(self._primary, b"keel:" + purpose.encode(), hashlib.sha256).digest()
 
     def encrypt(self, plaintext: bytes) -> str:
         return self._ring.encrypt(plaintext).decode()

@@ -23,3 +23,17 @@ def tenant_table(
         f"USING ({key} = {CURRENT_ORG}) WITH CHECK ({key} = {CURRENT_ORG})",
         f"GRANT {grants} ON keel.{table} TO {APP_ROLE}",
     ]
+
+
+CURRENT_USER = "(select nullif(current_setting('app.user_id', true), '')::uuid)"
+
+
+def user_table(table: str, *, key: str = "user_id", grants: str = "SELECT, INSERT, UPDATE") -> list[str]:
+    """A global table of per-user rows: the transaction's user (`app.user_id`) sees only its own."""
+    return [
+        f"ALTER TABLE keel.{table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE keel.{table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY user_self ON keel.{table} "
+        f"USING ({key} = {CURRENT_USER}) WITH CHECK ({key} = {CURRENT_USER})",
+        f"GRANT {grants} ON keel.{table} TO {APP_ROLE}",
+    ]

@@ -1,8 +1,9 @@
 """The unit of work: one transaction per request (or job), opened and committed at the edge.
 
 `UnitOfWorkRoute` wraps every route handler: it opens a session (no connection is taken until first
-use), runs the handler, and commits when the response status is below 400 or rolls back otherwise —
-before the response leaves, so a client never sees success for a change that did not commit.
+use), runs the handler, and commits when the response status is below 400 (or when the handler
+recorded a security event that must stand) and rolls back otherwise — before the response leaves,
+so a client never sees success for a change that did not commit.
 Services and repositories never commit.
 """
 
@@ -39,6 +40,8 @@ class UnitOfWork:
         # What an Idempotency-Key replay returns, when it must differ from the response (secrets).
         self.replay_body: bytes | None = None
         self._before_commit: list[SuccessHook] = []
+        # Set for security records that must outlive the refusal they cause (e.g. token reuse).
+        self.commit_despite_error = False
 
     async def enter_tenant(
         self, org_id: UUID, *, user_id: UUID | None = None, actor: str | None = None
@@ -114,7 +117,7 @@ class UnitOfWorkRoute(APIRoute):
                 except BaseException:
                     await session.rollback()
                     raise
-                if response.status_code < 400:
+                if response.status_code < 400 or uow.commit_despite_error:
                     await uow.finish(response)
                 else:
                     await session.rollback()

@@ -1,27 +1,101 @@
-"""Typed dependencies for who is calling: `CurrentPrincipal`, and `Idempotent` for creating POSTs."""
+"""Typed dependencies for who is calling: `CurrentPrincipal`, and `Idempotent` for creating POSTs.
+
+A caller presents an API key (`Bearer keel_sk_…`) or an access token from Keel's authorization
+server (`Bearer <jwt>`, or `DPoP <jwt>` with a proof for a key-bound token). Checking a token
+reads no database: keys come from the process's key cache and revocation marks from shared state.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 
+from keel.core.cache import get_shared_state
+from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.idempotency import claim_idempotency_key
 from keel.core.ratelimit import get_rate_limiter
-from keel.core.uow import UoW
-from keel.identity.service import Principal, authenticate
+from keel.core.uow import UnitOfWork, UoW
+from keel.identity.dpop import InvalidProof, check_proof
+from keel.identity.revocation import is_revoked
+from keel.identity.service import SECRET_PREFIX, Principal, authenticate
+from keel.identity.signing_keys import key_cache
+from keel.identity.state_guard import SharedStateReplayGuard
+from keel.identity.tokens import InvalidAccessToken, validate_access_token
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel"'}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
+
+
+def _unauthorized(detail: str, error: str | None = None) -> Problem:
+    challenge = _CHALLENGE["WWW-Authenticate"]
+    if error:
+        challenge = f'DPoP error="{error}", algs="ES256 EdDSA"'
+    return Problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+async def _token_claims(uow: UnitOfWork, token: str) -> dict[str, Any]:
+    settings = get_settings()
+    keys = key_cache.cached_verification_keys() or await key_cache.load_verification_keys(uow.session)
+    try:
+        return validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
+    except InvalidAccessToken as exc:
+        if str(exc) != "unknown kid" or not key_cache.may_reload_for_unknown_kid():
+            raise
+    keys = await key_cache.load_verification_keys(uow.session)
+    return validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
+
+
+async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token: str) -> Principal:
+    try:
+        claims = await _token_claims(uow, token)
+    except InvalidAccessToken as exc:
+        raise _unauthorized("The access token is not valid or has expired.") from exc
+    bound_to = (claims.get("cnf") or {}).get("jkt")
+    if bound_to is None and scheme == "dpop":
+        raise _unauthorized("This access token is not DPoP-bound: send it as Bearer.", "invalid_token")
+    if bound_to is not None:
+        if scheme != "dpop":
+            raise _unauthorized("This access token is DPoP-bound: send it as `Authorization: DPoP`.")
+        try:
+            proof = await check_proof(
+                request.headers.get("dpop", ""),
+                method=request.method,
+                url=get_settings().issuer + request.url.path,
+                replay=SharedStateReplayGuard(get_shared_state()),
+                access_token=token,
+            )
+        except InvalidProof as exc:
+            raise _unauthorized("The DPoP proof is not valid.", "invalid_dpop_proof") from exc
+        if proof.jkt != bound_to:
+            raise _unauthorized("The DPoP proof is signed by another key.", "invalid_dpop_proof")
+    if await is_revoked(get_shared_state(), claims):
+        raise _unauthorized("The access token was revoked.")
+    user_id = UUID(claims["sub"])
+    principal = Principal(
+        org_id=UUID(claims["org_id"]),
+        actor=f"user:{user_id}",
+        user_id=user_id,
+        client_id=claims["client_id"],
+        roles=tuple(claims.get("roles") or ()),
+        scope=claims.get("scope", ""),
+    )
+    await uow.enter_tenant(principal.org_id, user_id=user_id, actor=principal.actor)
+    return principal
 
 
 async def current_principal(request: Request, uow: UoW) -> Principal:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials:
-        raise Problem(401, "Send an API key as `Authorization: Bearer keel_sk_…`.", headers=_CHALLENGE)
-    principal = await authenticate(uow, credentials.strip())
-    if principal is None:
-        raise Problem(401, "The API key is not valid or was revoked.", headers=_CHALLENGE)
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme not in ("bearer", "dpop") or not credentials:
+        raise _unauthorized("Send an access token (`Authorization: Bearer …` or `DPoP …`) or an API key.")
+    if scheme == "bearer" and credentials.startswith(SECRET_PREFIX):
+        principal = await authenticate(uow, credentials)
+        if principal is None:
+            raise _unauthorized("The API key is not valid or was revoked.")
+    else:
+        principal = await _user_principal(request, uow, scheme, credentials)
     await get_rate_limiter().hit(f"org:{principal.org_id}")
     return principal
 
@@ -46,3 +120,20 @@ async def idempotent(
 
 
 Idempotent = Annotated[None, Depends(idempotent)]
+
+
+async def org_admin(principal: CurrentPrincipal) -> Principal:
+    """An Org Admin, or an API key (an organisation-wide credential, see ADR 0005)."""
+    if principal.user_id is not None and "org_admin" not in principal.roles:
+        raise Problem(403, "Only an Org Admin may do this.")
+    return principal
+
+
+async def signed_in_user(principal: CurrentPrincipal) -> Principal:
+    if principal.user_id is None:
+        raise Problem(403, "This needs a user's access token, not an API key.")
+    return principal
+
+
+OrgAdmin = Annotated[Principal, Depends(org_admin)]
+SignedInUser = Annotated[Principal, Depends(signed_in_user)]

@@ -31,7 +31,10 @@ class Enrolment:
 
 
 def start_enrolment(account_name: str) -> Enrolment:
-    secret = pyotp.random_base32(length=32)  # 160 bits, as RFC 4226 recommends
+    return enrolment_for(pyotp.random_base32(length=32), account_name)  # 160 bits, as RFC 4226 recommends
+
+
+def enrolment_for(secret: str, account_name: str) -> Enrolment:
     uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
         name=account_name, issuer_name=ISSUER
     )

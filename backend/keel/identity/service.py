@@ -21,14 +21,14 @@ SECRET_PREFIX = "keel_sk_"  # noqa: S105 - a public marker, not a secret
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: for now an organisation API key; users arrive with the authorization server."""
+    """Who is calling, in which organisation: a user (through an OAuth client) or an API key."""
 
     org_id: UUID
-    key_id: UUID
-
-    @property
-    def actor(self) -> str:
-        return f"api_key:{self.key_id}"
+    actor: str  # "user:<id>" or "api_key:<id>": what the audit trail records
+    user_id: UUID | None = None
+    client_id: str | None = None
+    roles: tuple[str, ...] = ()
+    scope: str = ""
 
 
 def hash_secret(secret: str) -> bytes:
@@ -54,7 +54,7 @@ async def authenticate(uow: UnitOfWork, secret: str) -> Principal | None:
     row = (await uow.session.execute(AUTHENTICATE, {"hash": hash_secret(secret)})).first()
     if row is None:
         return None
-    principal = Principal(org_id=row.org_id, key_id=row.key_id)
+    principal = Principal(org_id=row.org_id, actor=f"api_key:{row.key_id}")
     uow.tenant_entered(principal.org_id, actor=principal.actor)
     return principal
 

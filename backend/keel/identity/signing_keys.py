@@ -8,6 +8,7 @@ keep working until they expire on their own.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,3 +78,48 @@ async def verification_keys(session: AsyncSession) -> KeySet:
 async def published_jwks(session: AsyncSession) -> dict[str, Any]:
     """The JWKS document: public halves only."""
     return {"keys": [dict(row.public_jwk) for row in await _verifying(session)]}
+
+
+class KeyCache:
+    """Keys held in this process, so signing and verifying do not read the database per request.
+
+    Entries live `ttl` seconds; a token naming an unknown kid (a key rotated in by another process)
+    reloads at most once per `miss_interval` seconds, so junk kids cannot turn into database load.
+    """
+
+    def __init__(self, ttl: float = 60.0, miss_interval: float = 5.0) -> None:
+        self.ttl, self.miss_interval = ttl, miss_interval
+        self._signing: tuple[ECKey | None, float] = (None, 0.0)
+        self._verifying: tuple[KeySet, float] = (KeySet([]), 0.0)
+        self._last_miss = 0.0
+
+    def clear(self) -> None:
+        self._signing = (None, 0.0)
+        self._verifying = (KeySet([]), 0.0)
+        self._last_miss = 0.0
+
+    async def signing_key(self, session: AsyncSession, keyring: KeyRing) -> ECKey | None:
+        key, loaded = self._signing
+        if key is None or time.monotonic() - loaded > self.ttl:
+            key = await current_signing_key(session, keyring)
+            self._signing = (key, time.monotonic())
+        return key
+
+    def cached_verification_keys(self) -> KeySet | None:
+        keys, loaded = self._verifying
+        return keys if loaded and time.monotonic() - loaded <= self.ttl else None
+
+    def may_reload_for_unknown_kid(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_miss < self.miss_interval:
+            return False
+        self._last_miss = now
+        return True
+
+    async def load_verification_keys(self, session: AsyncSession) -> KeySet:
+        keys = await verification_keys(session)
+        self._verifying = (keys, time.monotonic())
+        return keys
+
+
+key_cache = KeyCache()

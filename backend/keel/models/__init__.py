@@ -4,15 +4,25 @@ from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, PlatformAuditEvent
 from keel.models.base import Base
 from keel.models.idempotency import IdempotencyKey
+from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
 from keel.models.signing_key import SigningKey
+from keel.models.user import Invitation, LoginSession, Membership, User, UserToken
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "AuthorizationCode",
     "Base",
     "IdempotencyKey",
+    "Invitation",
+    "LoginSession",
+    "Membership",
+    "OAuthClient",
     "Organization",
     "PlatformAuditEvent",
+    "RefreshToken",
     "SigningKey",
+    "User",
+    "UserToken",
 ]

@@ -32,6 +32,7 @@ class OrganizationSettings(BaseModel):
     time_zone: TimeZone = "UTC"
     locale: Locale = "en-GB"
     fiscal_year_start_month: Month = 1
+    mfa_required: bool = False  # members must use a second factor to get tokens for this organisation
 
 
 class OrganizationSettingsPatch(BaseModel):
@@ -41,6 +42,7 @@ class OrganizationSettingsPatch(BaseModel):
     time_zone: TimeZone | None = None
     locale: Locale | None = None
     fiscal_year_start_month: Month | None = None
+    mfa_required: bool | None = None
 
 
 class OrganizationPatch(BaseModel):

@@ -21,9 +21,20 @@ GLOBAL_TABLES = {
     "organizations": "the tenant itself: its policy keys on id instead of org_id",
     "platform_audit_events": "platform actions; policy grants only keel_platform, keel_app has no grant",
     "signing_keys": "authorization-server keys; keel_app may only read (private halves encrypted)",
+    "oauth_clients": "the client registry; keel_app may only read, the platform registers clients",
+    "users": "global identities; a transaction sees its own user, and the members of its organisation",
+    "user_tokens": "a user's e-mailed links; only that user's transaction sees them",
+    "login_sessions": "a user's browser sessions; only that user's transaction sees them",
 }
 # Global tables the runtime role may read (one SELECT-only policy, no write grant).
-RUNTIME_READABLE = {"signing_keys"}
+RUNTIME_READABLE = {"signing_keys", "oauth_clients"}
+# Global tables of per-user rows: the exact user policy (and, for users, the member-visibility one).
+USER_TABLES = {"users": "id", "user_tokens": "user_id", "login_sessions": "user_id"}
+USER_POLICY = (
+    r"^\({key} = \( SELECT \(NULLIF\(current_setting\('app\.user_id'::text, true\), "
+    r"""''::text\)\)::uuid AS "nullif"\)\)$"""
+)
+MEMBER_VISIBILITY = "(EXISTS ( SELECT 1\n   FROM keel.memberships m\n  WHERE (m.user_id = users.id)))"
 # Tables that may have RLS off, with the reason.
 NO_RLS_TABLES = {"alembic_version": "holds one version string, nothing about any tenant"}
 
@@ -31,6 +42,9 @@ NO_RLS_TABLES = {"alembic_version": "holds one version string, nothing about any
 DEFINER_FUNCTIONS = {
     "authenticate_api_key": "finds the organisation of an API key before any tenant is known",
     "purge_expired_idempotency_keys": "housekeeping across organisations, deletes expired rows only",
+    "login_candidate": "finds an enabled user by e-mail at sign-in, before any user is known",
+    "my_organizations": "lists the organisations of the transaction's own user (the org picker)",
+    "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
 }
 
 # The whole expression, exactly: nothing may be OR-ed onto it.
@@ -74,6 +88,9 @@ def test_every_tenant_table_has_a_tenant_policy_for_reads_and_writes(admin: psyc
             [name],
         ).fetchall()
         assert policies, f"{name} has RLS but no policy: nothing can read it"
+        if name in USER_TABLES:
+            _assert_user_policies(name, policies)
+            continue
         if name in GLOBAL_TABLES and name != "organizations":
             for policy_name, roles, cmd, *_ in policies:
                 reads = name in RUNTIME_READABLE and roles == ["keel_app"] and cmd == "SELECT"
@@ -87,6 +104,18 @@ def test_every_tenant_table_has_a_tenant_policy_for_reads_and_writes(admin: psyc
         assert (TENANT_POLICY.match(qual).group(1) == "id") == (name == "organizations"), name
         others = [p for p in policies if p[0] != "tenant_isolation"]
         assert all(roles == ["keel_platform"] for _, roles, *_ in others), (name, others)
+
+
+def _assert_user_policies(name: str, policies: list[tuple[str, list[str], str, str, str]]) -> None:
+    expected = re.compile(USER_POLICY.format(key=USER_TABLES[name]))
+    by_name = {p[0]: p for p in policies}
+    _, roles, cmd, qual, with_check = by_name.pop("user_self")
+    assert roles == ["public"] and cmd == "ALL", name
+    assert expected.match(qual) and expected.match(with_check), (name, qual, with_check)
+    if name == "users":
+        _, roles, cmd, qual, with_check = by_name.pop("org_members")
+        assert (roles, cmd, qual, with_check) == (["public"], "SELECT", MEMBER_VISIBILITY, None)
+    assert by_name == {}, (name, by_name)
 
 
 def test_every_table_without_org_id_is_on_the_allowlist(admin: psycopg.Connection) -> None:

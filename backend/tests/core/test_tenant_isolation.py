@@ -17,7 +17,10 @@ from sqlalchemy import text as sql_text
 
 from keel.core.db import APP_ROLE, Database, role_url
 from keel.core.uow import UnitOfWork
-from tests.conftest import DatabaseUnderTest, Org
+from tests.conftest import PUBLIC_URL, DatabaseUnderTest, Org
+from tests.identity.conftest import MakeUser, authorization_server, make_user, tokens_for
+
+__all__ = ["authorization_server", "make_user"]  # fixtures used here
 
 
 def _tenant_tables(admin: psycopg.Connection) -> list[tuple[str, str]]:
@@ -31,9 +34,20 @@ def _tenant_tables(admin: psycopg.Connection) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def two_busy_orgs(client: httpx.AsyncClient, org_a: Org, org_b: Org) -> tuple[Org, Org]:
+async def two_busy_orgs(
+    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser
+) -> tuple[Org, Org]:
     """Both organisations have rows in every tenant table (through the API, as users would)."""
     for org in (org_a, org_b):
+        member = await make_user(org, "org_admin")
+        async with httpx.AsyncClient(transport=client._transport, base_url=PUBLIC_URL) as browser:
+            await tokens_for(browser, member)  # a membership, a redeemed code, a refresh token
+        invited = await client.post(
+            "/api/v1/invitations",
+            json={"email": f"new@{org.slug}.example.com", "role": "sales_rep"},
+            headers={**org.headers, "Idempotency-Key": "invite-1"},
+        )
+        assert invited.status_code == 201, invited.text
         current = await client.get("/api/v1/organization", headers=org.headers)
         patched = await client.patch(
             "/api/v1/organization",

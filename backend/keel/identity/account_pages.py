@@ -1,0 +1,207 @@
+"""Pages reached from e-mailed links: accept an invitation, reset a forgotten password.
+
+A reset link works once, for 30 minutes, and never says whether an account exists. Resetting ends
+every session and refresh token of the account; it does not sign anyone in, so the second factor is
+still asked at the next sign-in.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select, text
+
+from keel.core.cache import get_shared_state
+from keel.core.config import get_settings
+from keel.core.errors import Problem
+from keel.core.mail import queue_email
+from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
+from keel.identity import opaque, passwords, throttle
+from keel.identity.accounts import act_as, normalise_email
+from keel.identity.browser import csrf_valid, render, see_other, start_session
+from keel.identity.revocation import mark_revoked, user_key
+from keel.models import User, UserToken
+from keel.users.service import accept_invitation, has_account, open_invitation
+
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+
+RESET_MINUTES = 30
+RESET_SENT = "If an account uses this address, we have sent it a link to choose a new password."
+_CANDIDATE = text("SELECT user_id FROM keel.login_candidate(:email)")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/invitations/accept")
+async def invitation_page(request: Request, uow: UoW, token: str = "") -> Response:
+    try:
+        invitation = await open_invitation(uow, token)
+    except Problem as gone:
+        return render(request, "error.html", status=404, title="Invitation not valid", message=gone.detail)
+    existing = await has_account(uow, invitation.email)
+    return render(request, "invitation.html", token=token, email=invitation.email, existing=existing)
+
+
+@router.post("/invitations/accept")
+async def accept_invitation_page(request: Request, uow: UoW) -> Response:
+    form = await _form(request)
+    token = form.get("token", "")
+    if not csrf_valid(request, form.get("csrf")):
+        return render(
+            request, "error.html", status=403, title="This form expired", message="Open the link again."
+        )
+    state, address = get_shared_state(), _address(request)
+    try:
+        await throttle.check(state, "invitation", token[:32], address)
+        user = await accept_invitation(
+            uow, token, password=form.get("password", "")[:1024], name=form.get("name", "")[:200].strip()
+        )
+    except Problem as refused:
+        if refused.status == 400:
+            await throttle.failed(state, "invitation", token[:32], address)
+        invitation = None
+        with suppress(Problem):
+            invitation = await open_invitation(uow, token)
+        if invitation is None:
+            return render(
+                request, "error.html", status=refused.status, title="Could not join", message=refused.detail
+            )
+        existing = await has_account(uow, invitation.email)
+        return render(
+            request,
+            "invitation.html",
+            status=refused.status,
+            error=refused.detail,
+            token=token,
+            email=invitation.email,
+            existing=existing,
+        )
+    response = see_other("/login/mfa?next=/account" if user.has_mfa else "/account")
+    await start_session(uow, user, response, mfa_done=not user.has_mfa)
+    return response
+
+
+@router.get("/password/forgot")
+async def forgot_password_page(request: Request) -> Response:
+    return render(request, "password_forgot.html")
+
+
+@router.post("/password/forgot")
+async def forgot_password(request: Request, uow: UoW) -> Response:
+    form = await _form(request)
+    if not csrf_valid(request, form.get("csrf")):
+        return render(
+            request, "password_forgot.html", status=403, error="This form expired. Please try again."
+        )
+    email = form.get("email", "")[:254]
+    state, address = get_shared_state(), _address(request)
+    try:
+        await throttle.check(state, "reset", email, address)
+    except Problem as refused:
+        return render(request, "password_forgot.html", status=429, error=refused.detail)
+    # Every request counts, so the link cannot be used to flood someone's inbox.
+    await throttle.failed(state, "reset", email, address)
+    try:
+        email = normalise_email(email)
+    except Problem:
+        return render(request, "password_forgot.html", status=422, error="Enter a valid e-mail address.")
+    await _send_reset_link(uow, email)
+    return render(request, "message.html", title="Check your e-mail", message=RESET_SENT)
+
+
+async def _send_reset_link(uow: UnitOfWork, email: str) -> None:
+    user_id = await uow.session.scalar(_CANDIDATE, {"email": email})
+    if user_id is None:
+        return
+    await act_as(uow, user_id)
+    link, secret_hash = opaque.new_credential(user_id)
+    uow.session.add(
+        UserToken(
+            user_id=user_id,
+            purpose="reset_password",
+            secret_hash=secret_hash,
+            expires_at=datetime.now(UTC) + timedelta(minutes=RESET_MINUTES),
+        )
+    )
+    url = f"{get_settings().issuer}/password/reset?token={link}"
+    await queue_email(
+        uow,
+        email,
+        "Choose a new Keel password",
+        f"Someone asked to reset the password of your Keel account.\n\nChoose a new password here "
+        f"(the link works once, for {RESET_MINUTES} minutes):\n{url}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n",
+    )
+
+
+async def _reset_token(uow: UnitOfWork, token: str) -> tuple[UserToken, User] | None:
+    parsed = opaque.parse_credential(token)
+    if parsed is None:
+        return None
+    user_id, secret_hash = parsed
+    await act_as(uow, user_id)
+    row = await uow.session.scalar(
+        select(UserToken)
+        .where(
+            UserToken.secret_hash == secret_hash,
+            UserToken.purpose == "reset_password",
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > datetime.now(UTC),
+        )
+        .with_for_update()
+    )
+    user = await uow.session.get(User, user_id) if row is not None else None
+    if row is None or user is None or user.disabled_at is not None:
+        return None
+    return row, user
+
+
+@router.get("/password/reset")
+async def reset_password_page(request: Request, uow: UoW, token: str = "") -> Response:
+    if await _reset_token(uow, token) is None:
+        return _expired_link(request)
+    return render(request, "password_reset.html", token=token)
+
+
+def _expired_link(request: Request) -> Response:
+    return render(
+        request,
+        "error.html",
+        status=404,
+        title="This link is not valid any more",
+        message="Reset links work once, for 30 minutes. Ask for a new one.",
+    )
+
+
+@router.post("/password/reset")
+async def reset_password(request: Request, uow: UoW) -> Response:
+    form = await _form(request)
+    token = form.get("token", "")
+    if not csrf_valid(request, form.get("csrf")):
+        return render(request, "password_reset.html", status=403, error="This form expired.", token=token)
+    found = await _reset_token(uow, token)
+    if found is None:
+        return _expired_link(request)
+    row, user = found
+    password = form.get("password", "")[:1024]
+    verdict = passwords.judge_password(password, personal=(user.email, user.name))
+    if not verdict.acceptable:
+        return render(
+            request, "password_reset.html", status=422, error=" ".join(verdict.problems), token=token
+        )
+    now = datetime.now(UTC)
+    user.password_hash = await passwords.hash_password(password)
+    user.tokens_valid_after = now  # every session and refresh token ends
+    row.used_at = now
+    await mark_revoked(get_shared_state(), [user_key(user.id)])
+    return see_other("/login?reset=1")

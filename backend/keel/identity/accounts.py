@@ -1,0 +1,136 @@
+"""Users (global identities) and their memberships in organisations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import select, text, update
+
+from keel.core.db import set_tenant_context
+from keel.core.errors import Problem
+from keel.core.keyring import get_key_ring
+from keel.core.uow import UnitOfWork
+from keel.identity import mfa, passwords
+from keel.models import Membership, User
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
+
+_CANDIDATE = text("SELECT user_id, password_hash FROM keel.login_candidate(:email)")
+_SPEND_BACKUP_CODE = text(
+    "UPDATE keel.users SET backup_code_hashes = array_remove(backup_code_hashes, :h), "
+    "mfa_enrolment_required = true WHERE id = :id AND :h = ANY(backup_code_hashes)"
+)
+_MY_ORGANIZATIONS = text("SELECT org_id, name, role, mfa_required FROM keel.my_organizations()")
+
+
+def normalise_email(email: str) -> str:
+    value = email.strip().lower()
+    if len(value) > 254 or not EMAIL.match(value):
+        raise Problem(422, "Enter a valid e-mail address.")
+    return value
+
+
+@dataclass(frozen=True)
+class OrganizationChoice:
+    org_id: UUID
+    name: str
+    role: str
+    mfa_required: bool
+
+
+async def act_as(uow: UnitOfWork, user_id: UUID) -> None:
+    """Let the transaction see and change this user's own rows (keeps the organisation, if any)."""
+    await set_tenant_context(uow.session, uow.org_id, user_id)
+    uow.user_id = user_id
+    if uow.actor is None:
+        uow.actor = f"user:{user_id}"
+
+
+async def create_user(
+    uow: UnitOfWork, email: str, password: str, *, name: str = "", verified: bool = False
+) -> User:
+    email = normalise_email(email)
+    verdict = passwords.judge_password(password, personal=(email, name))
+    if not verdict.acceptable:
+        raise Problem(422, " ".join(verdict.problems) or "Choose a stronger password.")
+    if (await uow.session.execute(_CANDIDATE, {"email": email})).first() is not None:
+        raise Problem(409, "An account with this e-mail already exists.")
+    user_id = uuid.uuid4()
+    await act_as(uow, user_id)
+    user = User(
+        id=user_id,
+        email=email,
+        name=name,
+        password_hash=await passwords.hash_password(password),
+        email_verified_at=datetime.now(UTC) if verified else None,
+    )
+    uow.session.add(user)
+    await uow.session.flush()
+    return user
+
+
+async def add_membership(uow: UnitOfWork, user_id: UUID, role: str) -> Membership:
+    membership = Membership(org_id=uow.tenant, user_id=user_id, role=role)
+    uow.session.add(membership)
+    await uow.session.flush()
+    return membership
+
+
+async def check_password(uow: UnitOfWork, email: str, password: str) -> User | None:
+    """The enabled user with this e-mail and password, the transaction acting as them; else None.
+
+    Costs one password hash whether or not the account exists.
+    """
+    try:
+        email = normalise_email(email)
+    except Problem:
+        email = ""
+    row = (await uow.session.execute(_CANDIDATE, {"email": email})).first() if email else None
+    check = await passwords.verify_password(row.password_hash if row else None, password)
+    if row is None or not check.valid:
+        return None
+    await act_as(uow, row.user_id)
+    user = await uow.session.get(User, row.user_id)
+    if user is None:
+        return None
+    if check.rehash:
+        user.password_hash = await passwords.hash_password(password)
+    user.last_login_at = datetime.now(UTC)
+    return user
+
+
+async def my_organizations(uow: UnitOfWork) -> list[OrganizationChoice]:
+    """The active organisations the transaction's user belongs to."""
+    rows = (await uow.session.execute(_MY_ORGANIZATIONS)).all()
+    return [OrganizationChoice(r.org_id, r.name, r.role, r.mfa_required) for r in rows]
+
+
+async def verify_second_factor(uow: UnitOfWork, user: User, code: str) -> str | None:
+    """'totp' or 'backup' when `code` is good (and now spent), else None."""
+    if user.totp_secret_encrypted is None or user.totp_enrolled_at is None:
+        return None
+    secret = get_key_ring().decrypt(user.totp_secret_encrypted).decode()
+    step = mfa.accepted_step(secret, code, last_used_step=user.totp_last_step)
+    if step is not None:
+        # Conditional update: two requests with one code cannot both get through.
+        done = await uow.session.execute(
+            update(User)
+            .where(User.id == user.id, (User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        return "totp" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+    match = mfa.matching_backup_code(code, list(user.backup_code_hashes))
+    if match is None:
+        return None
+    # A backup code is spent in one statement; signing in with one forces a new TOTP enrolment.
+    done = await uow.session.execute(_SPEND_BACKUP_CODE, {"h": match, "id": user.id})
+    await uow.session.refresh(user)
+    return "backup" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+async def membership_role(uow: UnitOfWork, user_id: UUID) -> str | None:
+    return await uow.session.scalar(select(Membership.role).where(Membership.user_id == user_id))

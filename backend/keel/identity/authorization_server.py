@@ -1,0 +1,550 @@
+"""Keel's OAuth 2.1 authorization server, built on Authlib's server core.
+
+Authlib's grants are synchronous; they run inside `AsyncSession.run_sync`, so every lookup and write
+they make goes through the request's own transaction (the unit of work), under row-level security.
+What Authlib lacks is added here and tested: PKCE is mandatory and S256 only, authorization codes
+are redeemed atomically and a second redemption revokes what the first issued, refresh tokens rotate
+on every use and the reuse of a rotated one revokes its whole family, and tokens can be DPoP-bound.
+
+One `KeelAuthorizationServer` is built per request: it carries that request's context (database
+session, signing key, DPoP key, and the side effects to finish after Authlib returns).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientMixin,
+    OAuth2Payload,
+    OAuth2Request,
+    grants,
+)
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9207 import IssuerParameter
+from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from keel.identity import opaque
+from keel.identity.tokens import (
+    ACCESS_TOKEN_SECONDS,
+    AccessToken,
+    InvalidAccessToken,
+    issue_access_token,
+    validate_access_token,
+)
+from keel.models import AuthorizationCode, Membership, OAuthClient, RefreshToken, User
+
+CODE_SECONDS = 60
+SCOPES = ("openid", "api", "offline_access")
+_SET_CONTEXT = text(
+    "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true)"
+)
+
+
+def set_context(session: Session, org_id: UUID | None, user_id: UUID | None) -> None:
+    session.execute(_SET_CONTEXT, {"org_id": str(org_id or ""), "user_id": str(user_id or "")})
+
+
+class Client(ClientMixin):
+    """A registered client, as Authlib asks about it."""
+
+    def __init__(self, row: OAuthClient) -> None:
+        self.row = row
+
+    @property
+    def is_public(self) -> bool:
+        return self.row.secret_hash is None
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OAuth 2.1: the request must name its redirect URI unless exactly one is registered.
+        return self.row.redirect_uris[0] if len(self.row.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = set(self.row.scope.split())
+        return " ".join(s for s in (scope or "").split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.row.redirect_uris  # exact string match, no patterns
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        stored = self.row.secret_hash
+        return stored is not None and hmac.compare_digest(stored, opaque.digest(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+
+@dataclass(frozen=True)
+class ResourceOwner:
+    """Who approved an authorization request, for which organisation, signed in when."""
+
+    user_id: UUID
+    org_id: UUID
+    auth_time: datetime
+
+
+@dataclass
+class Grantee:
+    """The user a grant is for, in the organisation they chose, and the token family it belongs to."""
+
+    user_id: UUID
+    org_id: UUID
+    role: str
+    family_id: UUID
+    family_started_at: datetime
+    family_expires_at: datetime
+    auth_time: datetime
+
+
+@dataclass
+class StoredCode:
+    row: AuthorizationCode
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+@dataclass
+class StoredRefreshToken:
+    row: RefreshToken
+
+    def check_client(self, client: Client) -> bool:
+        return self.row.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+@dataclass
+class SecurityEvent:
+    org_id: UUID
+    action: str
+    entity_type: str
+    entity_id: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class RequestContext:
+    """What one token or authorization request needs, and what it leaves to do afterwards."""
+
+    issuer: str
+    audience: str
+    refresh_days: int
+    signing_key: ECKey | None = None  # only the token endpoint signs
+    verification_keys: KeySet | None = None  # only revocation reads access tokens
+    dpop_jkt: str | None = None
+    session: Session | None = None  # set by `run`, inside the request's transaction
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    events: list[SecurityEvent] = field(default_factory=list)
+    revoked_families: list[UUID] = field(default_factory=list)
+    org_id: UUID | None = None
+    user_id: UUID | None = None
+    # Reuse detection writes must survive the error answer that follows.
+    commit_despite_error: bool = False
+
+    @property
+    def db(self) -> Session:
+        assert self.session is not None, "call through run()"
+        return self.session
+
+    def enter(self, org_id: UUID, user_id: UUID | None = None) -> None:
+        set_context(self.db, org_id, user_id)
+        self.org_id, self.user_id = org_id, user_id
+
+    def revoke_family(self, family_id: UUID, reason: str) -> None:
+        self.db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=self.now)
+        )
+        self.revoked_families.append(family_id)
+        assert self.org_id is not None
+        self.events.append(
+            SecurityEvent(self.org_id, reason, "token_family", str(family_id), {"family_id": str(family_id)})
+        )
+        self.commit_despite_error = True
+
+
+@dataclass
+class OAuthResponse:
+    status: int
+    body: Any
+    headers: list[tuple[str, str]]
+
+    @property
+    def location(self) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == "location"), None)
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != "location"] + [("Location", value)]
+
+
+class FormPayload(OAuth2Payload):
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self._datalist = values
+        self._data = {k: v[0] for k, v in values.items() if v}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return self._datalist
+
+
+class KeelRequest(OAuth2Request):
+    """An OAuth request whose URL is Keel's public URL, not what a proxy said the host was."""
+
+    def __init__(self, method: str, uri: str, headers: dict[str, str], values: dict[str, list[str]]) -> None:
+        super().__init__(method, uri, headers=headers)
+        self.payload = FormPayload(values)
+        self._form = self.payload.data
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class S256Only(CodeChallenge):
+    """PKCE for every client, S256 only: no `plain`, no missing challenge."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send 'code_challenge' with method S256.")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only 'code_challenge_method=S256' is supported.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+    def get_authorization_code_challenge(self, authorization_code: StoredCode) -> str:
+        return authorization_code.row.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: StoredCode) -> str:
+        return authorization_code.row.code_challenge_method
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+    server: KeelAuthorizationServer
+
+    def generate_authorization_code(self) -> str:
+        owner: ResourceOwner = self.request.user
+        code, _ = opaque.new_credential(owner.org_id)
+        return code
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        ctx = self.server.ctx
+        grantee: ResourceOwner = request.user
+        data = request.payload.data
+        ctx.db.add(
+            AuthorizationCode(
+                org_id=grantee.org_id,
+                code_hash=opaque.digest(code),
+                client_id=request.client.get_client_id(),
+                user_id=grantee.user_id,
+                redirect_uri=data.get("redirect_uri") or request.client.get_default_redirect_uri(),
+                scope=request.scope or "",
+                code_challenge=data["code_challenge"],
+                code_challenge_method=data["code_challenge_method"],
+                nonce=data.get("nonce"),
+                auth_time=grantee.auth_time,
+                expires_at=ctx.now + timedelta(seconds=CODE_SECONDS),
+            )
+        )
+        ctx.db.flush()
+
+    def query_authorization_code(self, code: str, client: Client) -> StoredCode | None:
+        """Redeem the code: exactly one caller wins; a later one revokes what the winner got."""
+        ctx = self.server.ctx
+        parsed = opaque.parse_credential(code)
+        if parsed is None:
+            return None
+        org_id, code_hash = parsed
+        ctx.enter(org_id)
+        row = ctx.db.scalar(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == code_hash,
+                AuthorizationCode.redeemed_at.is_(None),
+                AuthorizationCode.expires_at > ctx.now,
+                AuthorizationCode.client_id == client.get_client_id(),
+            )
+            .values(redeemed_at=ctx.now)
+            .returning(AuthorizationCode)
+        )
+        if row is not None:
+            return StoredCode(row)
+        spent = ctx.db.scalar(
+            select(AuthorizationCode).where(
+                AuthorizationCode.code_hash == code_hash, AuthorizationCode.redeemed_at.is_not(None)
+            )
+        )
+        if spent is not None and spent.family_id is not None:
+            ctx.revoke_family(spent.family_id, "token.code_reuse_detected")
+        return None
+
+    def delete_authorization_code(self, authorization_code: StoredCode) -> None:
+        """Kept (already marked redeemed) so that a replay can be recognised and answered."""
+
+    def authenticate_user(self, authorization_code: StoredCode) -> Grantee | None:
+        code = authorization_code.row
+        ctx = self.server.ctx
+        family_started = ctx.now
+        return self.server.grantee(
+            code.user_id,
+            family_id=uuid.uuid4(),
+            family_started_at=family_started,
+            family_expires_at=family_started + timedelta(days=ctx.refresh_days),
+            auth_time=code.auth_time,
+        )
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    server: KeelAuthorizationServer
+
+    def authenticate_refresh_token(self, refresh_token: str) -> StoredRefreshToken | None:
+        ctx = self.server.ctx
+        parsed = opaque.parse_credential(refresh_token)
+        if parsed is None:
+            return None
+        org_id, token_hash = parsed
+        ctx.enter(org_id)
+        # Row lock: two refreshes with one token run one after the other; the second is a reuse.
+        row = ctx.db.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+        )
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.rotated_at is not None:
+            ctx.revoke_family(row.family_id, "token.refresh_reuse_detected")
+            return None
+        if row.expires_at <= ctx.now:
+            return None
+        if row.dpop_jkt is not None and row.dpop_jkt != ctx.dpop_jkt:
+            return None  # bound to a key this request does not prove
+        return StoredRefreshToken(row)
+
+    def authenticate_user(self, refresh_token: StoredRefreshToken) -> Grantee | None:
+        row = refresh_token.row
+        return self.server.grantee(
+            row.user_id,
+            family_id=row.family_id,
+            family_started_at=row.family_started_at,
+            family_expires_at=row.expires_at,
+            auth_time=row.family_started_at,
+        )
+
+    def revoke_old_credential(self, refresh_token: StoredRefreshToken) -> None:
+        refresh_token.row.rotated_at = self.server.ctx.now
+        self.server.ctx.db.flush()
+
+
+@dataclass
+class RevocableFamily:
+    org_id: UUID
+    family_id: UUID
+    client_id: str
+
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.get_client_id()
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009: revoking a refresh token or an access token ends the whole family it belongs to."""
+
+    CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+    server: KeelAuthorizationServer
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> RevocableFamily | None:
+        ctx = self.server.ctx
+        parsed = opaque.parse_credential(token_string)
+        if parsed is not None:
+            org_id, token_hash = parsed
+            ctx.enter(org_id)
+            row = ctx.db.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+            return RevocableFamily(org_id, row.family_id, row.client_id) if row is not None else None
+        if ctx.verification_keys is None:
+            return None
+        try:
+            claims = validate_access_token(
+                token_string, keys=ctx.verification_keys, issuer=ctx.issuer, audience=ctx.audience
+            )
+            family = RevocableFamily(UUID(claims["org_id"]), UUID(claims["sid"]), claims["client_id"])
+        except (InvalidAccessToken, KeyError, ValueError):
+            return None
+        ctx.enter(family.org_id)
+        return family
+
+    def revoke_token(self, token: RevocableFamily, request: OAuth2Request) -> None:
+        if token.check_client(request.client):
+            self.server.ctx.revoke_family(token.family_id, "token.revoked")
+
+
+class Issuer(IssuerParameter):
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
+class KeelAuthorizationServer(AuthorizationServer):
+    def __init__(self, ctx: RequestContext) -> None:
+        super().__init__(scopes_supported=list(SCOPES))
+        self.ctx = ctx
+        self.register_grant(AuthorizationCodeGrant, [S256Only(required=True)])
+        self.register_grant(RefreshTokenGrant)
+        self.register_endpoint(Revocation)
+        self.register_extension(Issuer(ctx.issuer))
+        self.register_token_generator("default", self.issue_tokens)
+
+    # Authlib's framework hooks -------------------------------------------------------------------
+    def query_client(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        row = self.ctx.db.scalar(
+            select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
+        )
+        return Client(row) if row is not None else None
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthResponse:
+        return OAuthResponse(status, body, list(headers))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        refresh = token.get("refresh_token")
+        grantee: Grantee = request.user
+        ctx = self.ctx
+        if request.authorization_code is not None:
+            request.authorization_code.row.family_id = grantee.family_id
+        if refresh:
+            ctx.db.add(
+                RefreshToken(
+                    org_id=grantee.org_id,
+                    family_id=grantee.family_id,
+                    token_hash=opaque.digest(refresh),
+                    client_id=request.client.get_client_id(),
+                    user_id=grantee.user_id,
+                    scope=token.get("scope", ""),
+                    dpop_jkt=ctx.dpop_jkt,
+                    family_started_at=grantee.family_started_at,
+                    expires_at=grantee.family_expires_at,
+                )
+            )
+        ctx.db.flush()
+
+    # Keel's pieces -------------------------------------------------------------------------------
+    def grantee(
+        self,
+        user_id: UUID,
+        *,
+        family_id: UUID,
+        family_started_at: datetime,
+        family_expires_at: datetime,
+        auth_time: datetime,
+    ) -> Grantee | None:
+        """The user as they stand now: enabled, tokens not cut off, still a member (with their role)."""
+        ctx = self.ctx
+        assert ctx.org_id is not None
+        ctx.enter(ctx.org_id, user_id)
+        user = ctx.db.get(User, user_id)
+        if user is None or user.disabled_at is not None or user.tokens_valid_after > family_started_at:
+            return None
+        role = ctx.db.scalar(select(Membership.role).where(Membership.user_id == user_id))
+        if role is None:
+            return None
+        return Grantee(
+            user_id=user_id,
+            org_id=ctx.org_id,
+            role=role,
+            family_id=family_id,
+            family_started_at=family_started_at,
+            family_expires_at=family_expires_at,
+            auth_time=auth_time,
+        )
+
+    def issue_tokens(
+        self,
+        grant_type: str,
+        client: Client,
+        user: Grantee | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        assert user is not None
+        ctx = self.ctx
+        signing_key = ctx.signing_key
+        assert signing_key is not None
+        access = issue_access_token(
+            AccessToken(
+                subject=str(user.user_id),
+                client_id=client.get_client_id(),
+                org_id=str(user.org_id),
+                roles=(user.role,),
+                scope=scope or "",
+                confirmation_jkt=ctx.dpop_jkt,
+                extra={"sid": str(user.family_id), "auth_time": int(user.auth_time.timestamp())},
+            ),
+            signing_key=signing_key,
+            issuer=ctx.issuer,
+            audience=ctx.audience,
+        )
+        token: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "DPoP" if ctx.dpop_jkt else "Bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "scope": scope or "",
+        }
+        if include_refresh_token:
+            token["refresh_token"], _ = opaque.new_credential(user.org_id)
+        return token

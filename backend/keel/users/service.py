@@ -1,0 +1,224 @@
+"""Members of an organisation and invitations to join it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, text, update
+
+from keel.audit.service import record_event
+from keel.core.cache import get_shared_state
+from keel.core.config import get_settings
+from keel.core.errors import Problem
+from keel.core.mail import queue_email
+from keel.core.uow import UnitOfWork
+from keel.identity import opaque
+from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
+from keel.identity.revocation import mark_revoked, member_key, user_key
+from keel.models import Invitation, Membership, Organization, RefreshToken, User
+from keel.users.schemas import MemberOut
+
+INVITATION_DAYS = 7
+_RESET_MFA = text("SELECT keel.reset_member_mfa(:user_id)")
+_HAS_ACCOUNT = text("SELECT 1 FROM keel.login_candidate(:email)")
+
+
+async def invite(uow: UnitOfWork, email: str, role: str, *, invited_by: str) -> Invitation:
+    email = normalise_email(email)
+    member = await uow.session.scalar(
+        select(Membership.user_id).join(User, User.id == Membership.user_id).where(User.email == email)
+    )
+    if member is not None:
+        raise Problem(409, "This person is already a member of the organisation.")
+    link, secret_hash = opaque.new_credential(uow.tenant)
+    invitation = Invitation(
+        org_id=uow.tenant,
+        email=email,
+        role=role,
+        secret_hash=secret_hash,
+        invited_by=invited_by,
+        expires_at=datetime.now(UTC) + timedelta(days=INVITATION_DAYS),
+    )
+    uow.session.add(invitation)
+    await uow.session.flush()
+    await record_event(
+        uow,
+        "invitation.sent",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        after={"email": email, "role": role},
+    )
+    org_name = await uow.session.scalar(select(Organization.name).where(Organization.id == uow.tenant))
+    url = f"{get_settings().issuer}/invitations/accept?token={link}"
+    await queue_email(
+        uow,
+        email,
+        f"You are invited to join {org_name} on Keel",
+        f"You have been invited to join {org_name} on Keel as {role.replace('_', ' ')}.\n\n"
+        f"Accept the invitation here (the link works once, for {INVITATION_DAYS} days):\n{url}\n",
+    )
+    return invitation
+
+
+async def open_invitation(uow: UnitOfWork, token: str) -> Invitation:
+    """The usable invitation `token` names, the transaction entered into its organisation; else 404."""
+    parsed = opaque.parse_credential(token)
+    gone = Problem(404, "This invitation link is not valid any more. Ask for a new one.")
+    if parsed is None:
+        raise gone
+    org_id, secret_hash = parsed
+    await uow.enter_tenant(org_id, actor="invitation")
+    invitation = await uow.session.scalar(
+        select(Invitation).where(Invitation.secret_hash == secret_hash).with_for_update()
+    )
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or invitation.revoked_at is not None
+        or invitation.expires_at <= datetime.now(UTC)
+    ):
+        raise gone
+    return invitation
+
+
+async def has_account(uow: UnitOfWork, email: str) -> bool:
+    return (await uow.session.execute(_HAS_ACCOUNT, {"email": email})).first() is not None
+
+
+async def accept_invitation(uow: UnitOfWork, token: str, *, password: str, name: str) -> User:
+    """Join with an existing account (its password proves it is theirs) or create one."""
+    invitation = await open_invitation(uow, token)
+    if await has_account(uow, invitation.email):
+        user = await check_password(uow, invitation.email, password)
+        if user is None:
+            raise Problem(400, "The password is not right for this account.")
+    else:
+        user = await create_user(uow, invitation.email, password, name=name, verified=True)
+    uow.actor = f"user:{user.id}"
+    if await uow.session.get(Membership, (invitation.org_id, user.id)) is None:
+        await add_membership(uow, user.id, invitation.role)
+    invitation.accepted_at, invitation.accepted_by = datetime.now(UTC), user.id
+    await record_event(
+        uow,
+        "invitation.accepted",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        after={"user_id": str(user.id), "role": invitation.role},
+    )
+    return user
+
+
+async def revoke_invitation(uow: UnitOfWork, invitation_id: UUID) -> Invitation:
+    invitation = await uow.session.get(Invitation, invitation_id)
+    if invitation is None:
+        raise Problem(404, "No such invitation.")
+    if invitation.revoked_at is None and invitation.accepted_at is None:
+        invitation.revoked_at = datetime.now(UTC)
+        await record_event(uow, "invitation.revoked", entity_type="invitation", entity_id=invitation.id)
+    return invitation
+
+
+async def list_members(uow: UnitOfWork) -> list[MemberOut]:
+    rows = await uow.session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.email)
+    )
+    return [_member(m, u) for m, u in rows]
+
+
+def _member(membership: Membership, user: User) -> MemberOut:
+    return MemberOut(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=membership.role,
+        mfa_enrolled=user.has_mfa,
+        joined_at=membership.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+async def _membership(uow: UnitOfWork, user_id: UUID) -> tuple[Membership, User]:
+    row = (
+        await uow.session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise Problem(404, "No such member.")
+    membership, user = row
+    return membership, user
+
+
+async def _keep_an_admin(uow: UnitOfWork, membership: Membership) -> None:
+    if membership.role != "org_admin":
+        return
+    admins = await uow.session.scalar(select(func.count()).where(Membership.role == "org_admin"))
+    if (admins or 0) <= 1:
+        raise Problem(409, "An organisation needs at least one Org Admin.")
+
+
+async def change_role(uow: UnitOfWork, user_id: UUID, role: str) -> MemberOut:
+    membership, user = await _membership(uow, user_id)
+    if membership.role != role:
+        if role != "org_admin":
+            await _keep_an_admin(uow, membership)
+        before = membership.role
+        membership.role = role
+        await record_event(
+            uow,
+            "member.role_changed",
+            entity_type="user",
+            entity_id=user_id,
+            before={"role": before},
+            after={"role": role},
+        )
+        # Access tokens carry the old role: end them now; a refresh picks up the new one.
+        await mark_revoked(get_shared_state(), [member_key(uow.tenant, user_id)])
+    return _member(membership, user)
+
+
+async def remove_member(uow: UnitOfWork, user_id: UUID) -> None:
+    membership, _ = await _membership(uow, user_id)
+    await _keep_an_admin(uow, membership)
+    await uow.session.execute(delete(Membership).where(Membership.user_id == user_id))
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    await record_event(
+        uow, "member.removed", entity_type="user", entity_id=user_id, before={"role": membership.role}
+    )
+    await mark_revoked(get_shared_state(), [member_key(uow.tenant, user_id)])
+
+
+async def reset_member_mfa(uow: UnitOfWork, user_id: UUID) -> None:
+    if not await uow.session.scalar(_RESET_MFA, {"user_id": user_id}):
+        raise Problem(404, "No such member.")
+    await record_event(uow, "member.mfa_reset", entity_type="user", entity_id=user_id)
+    # The member's sessions and refresh tokens ended with tokens_valid_after; end access tokens too.
+    await mark_revoked(get_shared_state(), [user_key(user_id)])
+
+
+async def profile(uow: UnitOfWork, user_id: UUID) -> User:
+    user = await uow.session.get(User, user_id)
+    if user is None:
+        raise Problem(404, "No such user.")
+    return user
+
+
+async def update_profile(uow: UnitOfWork, user_id: UUID, changes: dict[str, str]) -> User:
+    user = await profile(uow, user_id)
+    before = {k: getattr(user, k) for k in changes}
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if before != changes:
+        user.version += 1
+        user.updated_at = datetime.now(UTC)
+        await record_event(
+            uow, "profile.updated", entity_type="user", entity_id=user_id, before=before, after=changes
+        )
+    return user
