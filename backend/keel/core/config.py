@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     login_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     refresh_token_days: int = Field(default=30, ge=1, le=365)  # a family's absolute lifetime
+    # Ask DPoP clients for a server nonce in every proof (RFC 9449 §8): limits pre-generated proofs.
+    dpop_nonce_required: bool = False
     reauth_minutes: int = Field(default=10, ge=1, le=60)  # how recent a sign-in must be for sensitive changes
 
     # Outgoing mail. No host: development writes to the local inbox under data_dir.

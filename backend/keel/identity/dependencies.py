@@ -16,13 +16,13 @@ from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.idempotency import claim_idempotency_key
+from keel.core.keyring import get_key_ring
 from keel.core.ratelimit import get_rate_limiter
 from keel.core.uow import UnitOfWork, UoW
-from keel.identity.dpop import InvalidProof, check_proof
+from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.revocation import is_revoked
 from keel.identity.service import SECRET_PREFIX, Principal, authenticate
 from keel.identity.signing_keys import key_cache
-from keel.identity.state_guard import SharedStateReplayGuard
 from keel.identity.tokens import InvalidAccessToken, validate_access_token
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
@@ -58,15 +58,25 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
     if bound_to is not None:
         if scheme != "dpop":
             raise _unauthorized("This access token is DPoP-bound: send it as `Authorization: DPoP`.")
+        settings = get_settings()
+        nonce, previous = server_nonces(settings.dpop_nonce_required, get_key_ring().derive("dpop-nonce"))
         try:
             proof = await check_proof(
                 request.headers.get("dpop", ""),
                 method=request.method,
-                url=get_settings().issuer + request.url.path,
+                url=settings.issuer + request.url.path,
                 replay=SharedStateReplayGuard(get_shared_state()),
                 access_token=token,
+                nonce=nonce,
+                previous_nonce=previous,
             )
         except InvalidProof as exc:
+            if exc.use_nonce:
+                raise Problem(
+                    401,
+                    "Send the proof again with the server's DPoP nonce.",
+                    headers={"WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": exc.use_nonce},
+                ) from exc
             raise _unauthorized("The DPoP proof is not valid.", "invalid_dpop_proof") from exc
         if proof.jkt != bound_to:
             raise _unauthorized("The DPoP proof is signed by another key.", "invalid_dpop_proof")

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, import_key
-from redis.asyncio import Redis
+
+from keel.core.cache import SharedState
 
 ALGORITHMS = ("ES256", "Ed25519", "EdDSA")
 PROOF_TYPE = "dpop+jwt"
@@ -42,30 +43,31 @@ class ReplayGuard(Protocol):
         ...
 
 
-class RedisReplayGuard:
-    """Shared by every API process: SET NX with expiry."""
+class SharedStateReplayGuard:
+    """Proof ids seen by any API process (Redis), or by this one (memory) without Redis."""
 
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-
-    async def first_use(self, jti: str, ttl_seconds: int) -> bool:
-        return bool(await self._redis.set(f"dpop:jti:{jti}", b"1", nx=True, ex=ttl_seconds))
-
-
-class MemoryReplayGuard:
-    """One process only (development, a single API process)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
+    def __init__(self, state: SharedState) -> None:
+        self._state = state
 
     async def first_use(self, jti: str, ttl_seconds: int) -> bool:
-        now = time.monotonic()
-        if len(self._seen) > 10_000:
-            self._seen = {k: until for k, until in self._seen.items() if until > now}
-        if self._seen.get(jti, 0.0) > now:
-            return False
-        self._seen[jti] = now + ttl_seconds
-        return True
+        return await self._state.add_once(f"dpop:jti:{jti}", ttl_seconds)
+
+
+class NonceSource:
+    """Server nonces without server state: an HMAC of the current time window. A proof may carry
+    the current window's nonce or the previous one's, so a nonce lives between one and two windows."""
+
+    def __init__(self, key: bytes, window_seconds: int = 300) -> None:
+        self._key, self._window = key, window_seconds
+
+    def _for(self, window: int) -> str:
+        digest = hmac.new(self._key, str(window).encode(), hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    def current(self, now: float | None = None) -> tuple[str, str]:
+        """(nonce to hand out, previous window's nonce still accepted)."""
+        window = int((time.time() if now is None else now) // self._window)
+        return self._for(window), self._for(window - 1)
 
 
 def canonical_url(url: str) -> str:
@@ -93,6 +95,7 @@ async def check_proof(
     replay: ReplayGuard,
     access_token: str | None = None,
     nonce: str | None = None,
+    previous_nonce: str | None = None,
     now: int | None = None,
 ) -> Proof:
     if not proof or len(proof) > MAX_PROOF_BYTES:
@@ -120,8 +123,12 @@ async def check_proof(
     iat = claims.get("iat")
     if not isinstance(iat, int) or iat > at + CLOCK_SKEW_SECONDS or iat < at - MAX_AGE_SECONDS:
         raise InvalidProof("iat outside the accepted window", use_nonce=nonce)
-    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
-        raise InvalidProof("a fresh server nonce is required", use_nonce=nonce)
+    if nonce is not None:
+        sent = str(claims.get("nonce", ""))
+        fresh = hmac.compare_digest(sent, nonce)
+        recent = previous_nonce is not None and hmac.compare_digest(sent, previous_nonce)
+        if not (fresh or recent):
+            raise InvalidProof("a fresh server nonce is required", use_nonce=nonce)
     if access_token is not None:
         if not hmac.compare_digest(str(claims.get("ath", "")), access_token_hash(access_token)):
             raise InvalidProof("ath does not match the access token")
@@ -148,3 +155,10 @@ def _public_key(jwk: object) -> ECKey | OKPKey:
     if not isinstance(key, ECKey | OKPKey) or key.is_private:
         raise InvalidProof("jwk must be a public EC or OKP key")
     return key
+
+
+def server_nonces(required: bool, key: bytes) -> tuple[str, str] | tuple[None, None]:
+    """The nonces a proof must carry now (current, previous), or (None, None) when not required."""
+    if not required:
+        return None, None
+    return NonceSource(key).current()

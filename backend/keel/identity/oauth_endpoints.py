@@ -6,6 +6,7 @@ problem+json: OAuth clients and libraries expect that shape.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -33,10 +34,9 @@ from keel.identity.authorization_server import (
     ResourceOwner,
 )
 from keel.identity.browser import BrowserSession, csrf_valid, load_session, render, see_other
-from keel.identity.dpop import InvalidProof, check_proof
+from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
-from keel.identity.state_guard import SharedStateReplayGuard
 
 router = APIRouter(prefix="/oauth", route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -106,30 +106,49 @@ def _client_address(uow: UnitOfWork) -> str:
     return uow.client_ip or "unknown"
 
 
+def _confidential_client_id(request: Request, values: dict[str, list[str]]) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credentials).decode().partition(":")[0] or None
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if values.get("client_secret"):
+        return (values.get("client_id") or [""])[0] or None
+    return None
+
+
 @router.post("/token")
 async def token(request: Request, uow: UoW) -> Response:
     values = await _form_values(request)
     if values is None:
         return _oauth_error(400, "invalid_request", "Send the request as application/x-www-form-urlencoded.")
     settings = get_settings()
-    client_id = (values.get("client_id") or [""])[0]
     state = get_shared_state()
+    # Only a client secret can be guessed here (codes and refresh tokens are 256-bit): throttle per
+    # confidential client and per address, never per public client, which all its users share.
+    guessed = _confidential_client_id(request, values)
     try:
-        await throttle.check(state, "token", client_id, _client_address(uow))
+        await throttle.check(state, "token", guessed, _client_address(uow))
     except Problem as refused:
         retry = (refused.headers or {}).get("Retry-After", "60")
         return _oauth_error(429, "slow_down", "Too many failed token requests.", **{"Retry-After": retry})
 
     dpop_jkt = None
     if "dpop" in request.headers:
+        nonce, previous = server_nonces(settings.dpop_nonce_required, get_key_ring().derive("dpop-nonce"))
         try:
             proof = await check_proof(
                 request.headers["dpop"],
                 method="POST",
                 url=settings.issuer + "/oauth/token",
                 replay=SharedStateReplayGuard(state),
+                nonce=nonce,
+                previous_nonce=previous,
             )
         except InvalidProof as exc:
+            if exc.use_nonce:
+                return _oauth_error(400, "use_dpop_nonce", str(exc), **{"DPoP-Nonce": exc.use_nonce})
             return _oauth_error(400, "invalid_dpop_proof", str(exc))
         dpop_jkt = proof.jkt
     signing_key = await key_cache.signing_key(uow.session, get_key_ring())
@@ -142,7 +161,7 @@ async def token(request: Request, uow: UoW) -> Response:
     result: OAuthResponse = await _run(uow, ctx, lambda: server.create_token_response(oauth_request))
     await _settle(uow, ctx)
     if result.status >= 400:
-        await throttle.failed(state, "token", client_id, _client_address(uow))
+        await throttle.failed(state, "token", guessed, _client_address(uow))
     return _oauth_json(result)
 
 

@@ -30,7 +30,9 @@ ADDRESS = Rule("ip", allowance=30, cap_seconds=15 * 60)
 ACCOUNT = Rule("acct", allowance=100, cap_seconds=60)
 
 
-def _keys(scope: str, account: str, address: str) -> list[tuple[Rule, str]]:
+def _keys(scope: str, account: str | None, address: str) -> list[tuple[Rule, str]]:
+    if account is None:  # nothing to guess per account (e.g. 256-bit tokens): per address only
+        return [(ADDRESS, f"throttle:{scope}:ip:{address}")]
     account_id = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
     return [
         (ACCOUNT_FROM_ADDRESS, f"throttle:{scope}:acct-ip:{account_id}:{address}"),
@@ -39,7 +41,7 @@ def _keys(scope: str, account: str, address: str) -> list[tuple[Rule, str]]:
     ]
 
 
-async def check(state: SharedState, scope: str, account: str, address: str) -> None:
+async def check(state: SharedState, scope: str, account: str | None, address: str) -> None:
     """Refuse with 429 and Retry-After while any delay is running."""
     keys = [f"{key}:wait" for _, key in _keys(scope, account, address)]
     waits = [int(v) for v in await state.get_many(keys) if v is not None]
@@ -52,7 +54,7 @@ async def check(state: SharedState, scope: str, account: str, address: str) -> N
         )
 
 
-async def failed(state: SharedState, scope: str, account: str, address: str) -> None:
+async def failed(state: SharedState, scope: str, account: str | None, address: str) -> None:
     for rule, key in _keys(scope, account, address):
         count = await state.incr(key, WINDOW_SECONDS)
         if count > rule.allowance:

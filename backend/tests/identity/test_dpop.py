@@ -12,10 +12,11 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OctKey, OKPKey
 from redis.asyncio import Redis
 
+from keel.core.cache import MemoryState, RedisState
 from keel.identity.dpop import (
     InvalidProof,
-    MemoryReplayGuard,
-    RedisReplayGuard,
+    NonceSource,
+    SharedStateReplayGuard,
     access_token_hash,
     check_proof,
 )
@@ -47,7 +48,7 @@ def make_proof(
 async def check(proof: str, **options: Any) -> Any:
     options.setdefault("method", "GET")
     options.setdefault("url", URL)
-    options.setdefault("replay", MemoryReplayGuard())
+    options.setdefault("replay", SharedStateReplayGuard(MemoryState()))
     options.setdefault("now", NOW)
     return await check_proof(proof, **options)
 
@@ -68,22 +69,22 @@ async def test_the_url_is_compared_without_query_or_fragment_and_with_case_folde
 
 
 async def test_a_replayed_proof_is_refused(key: ECKey) -> None:
-    guard = MemoryReplayGuard()
+    guard = SharedStateReplayGuard(MemoryState())
     proof = make_proof(key)
     await check(proof, replay=guard)
     with pytest.raises(InvalidProof, match="already used"):
         await check(proof, replay=guard)
 
 
-async def test_replays_are_caught_across_api_processes_through_redis(key: ECKey) -> None:
+async def test_replays_are_caught_across_api_processes_through_redis(key: ECKey, redis_url: str) -> None:
     async with (
-        Redis.from_url("redis://127.0.0.1:6379/15") as first,
-        Redis.from_url("redis://127.0.0.1:6379/15") as second,
+        Redis.from_url(redis_url) as first,
+        Redis.from_url(redis_url) as second,
     ):
         proof = make_proof(key)
-        await check(proof, replay=RedisReplayGuard(first))
+        await check(proof, replay=SharedStateReplayGuard(RedisState(first)))
         with pytest.raises(InvalidProof, match="already used"):
-            await check(proof, replay=RedisReplayGuard(second))
+            await check(proof, replay=SharedStateReplayGuard(RedisState(second)))
 
 
 @pytest.mark.parametrize(
@@ -164,8 +165,21 @@ async def test_garbage_is_refused_cleanly(value: str) -> None:
 
 
 async def test_a_refused_proof_does_not_use_up_its_jti(key: ECKey) -> None:
-    guard = MemoryReplayGuard()
+    guard = SharedStateReplayGuard(MemoryState())
     jti = secrets.token_urlsafe(16)
     with pytest.raises(InvalidProof, match="htm"):
         await check(make_proof(key, jti=jti, htm="POST"), replay=guard)
     assert await check(make_proof(key, jti=jti), replay=guard)
+
+
+async def test_server_nonces_rotate_by_window_and_the_previous_one_still_counts(key: ECKey) -> None:
+    source = NonceSource(b"k" * 32, window_seconds=300)
+    current, previous = source.current(now=NOW)
+    assert current != previous and source.current(now=NOW + 1) == (current, previous)
+    later, still = source.current(now=NOW + 300)
+    assert still == current
+    assert await check(make_proof(key, nonce=current), nonce=later, previous_nonce=still)
+    with pytest.raises(InvalidProof, match="nonce") as stale:
+        await check(make_proof(key, nonce=previous), nonce=later, previous_nonce=still)
+    assert stale.value.use_nonce == later
+    assert NonceSource(b"other key" * 4).current(now=NOW)[0] != current
