@@ -22,7 +22,7 @@ from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import opaque, passwords, throttle
 from keel.identity.accounts import act_as, normalise_email
 from keel.identity.browser import csrf_valid, render, see_other, start_session
-from keel.identity.revocation import mark_revoked, user_key
+from keel.identity.revocation import mark_revoked, subject_key
 from keel.models import User, UserToken
 from keel.users.service import accept_invitation, has_account, open_invitation
 
@@ -203,5 +203,5 @@ async def reset_password(request: Request, uow: UoW) -> Response:
     user.password_hash = await passwords.hash_password(password)
     user.tokens_valid_after = now  # every session and refresh token ends
     row.used_at = now
-    await mark_revoked(get_shared_state(), [user_key(user.id)])
+    await mark_revoked(get_shared_state(), [subject_key(user.id)])
     return see_other("/login?reset=1")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,10 +46,19 @@ from keel.identity.tokens import (
 from keel.models import AuthorizationCode, Membership, OAuthClient, RefreshToken, User
 
 CODE_SECONDS = 60
-SCOPES = ("openid", "api", "offline_access")
+_API_KEY = text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)")
+SCOPES = ("api", "offline_access")  # no ID tokens are issued, so no "openid"
 _SET_CONTEXT = text(
     "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true)"
 )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def set_context(session: Session, org_id: UUID | None, user_id: UUID | None) -> None:
@@ -93,6 +103,38 @@ class Client(ClientMixin):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in ("authorization_code", "refresh_token")
+
+
+class ApiKeyClient(ClientMixin):
+    """An organisation's API key acting as a confidential client (ADR 0005): its id is the
+    `client_id`, the key itself the secret. Client credentials only; tokens act for the organisation."""
+
+    def __init__(self, key_id: UUID, org_id: UUID, secret_hash: bytes) -> None:
+        self.key_id, self.org_id, self.secret_hash = key_id, org_id, secret_hash
+
+    def get_client_id(self) -> str:
+        return str(self.key_id)
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return "api"
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, opaque.digest(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
 
 
 @dataclass(frozen=True)
@@ -158,6 +200,7 @@ class RequestContext:
     signing_key: ECKey | None = None  # only the token endpoint signs
     verification_keys: KeySet | None = None  # only revocation reads access tokens
     dpop_jkt: str | None = None
+    presented_secret: str | None = None  # the client secret in the request, to find an API-key client
     session: Session | None = None  # set by `run`, inside the request's transaction
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     events: list[SecurityEvent] = field(default_factory=list)
@@ -222,7 +265,9 @@ class FormPayload(OAuth2Payload):
 class KeelRequest(OAuth2Request):
     """An OAuth request whose URL is Keel's public URL, not what a proxy said the host was."""
 
-    def __init__(self, method: str, uri: str, headers: dict[str, str], values: dict[str, list[str]]) -> None:
+    def __init__(
+        self, method: str, uri: str, headers: Mapping[str, str], values: dict[str, list[str]]
+    ) -> None:
         super().__init__(method, uri, headers=headers)
         self.payload = FormPayload(values)
         self._form = self.payload.data
@@ -380,6 +425,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self.server.ctx.db.flush()
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 @dataclass
 class RevocableFamily:
     org_id: UUID
@@ -435,18 +484,33 @@ class KeelAuthorizationServer(AuthorizationServer):
         self.ctx = ctx
         self.register_grant(AuthorizationCodeGrant, [S256Only(required=True)])
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(Revocation)
         self.register_extension(Issuer(ctx.issuer))
         self.register_token_generator("default", self.issue_tokens)
 
     # Authlib's framework hooks -------------------------------------------------------------------
-    def query_client(self, client_id: str) -> Client | None:
+    def query_client(self, client_id: str) -> Client | ApiKeyClient | None:
         if not client_id or len(client_id) > 64:
             return None
+        if _is_uuid(client_id):
+            return self._api_key_client(client_id)
         row = self.ctx.db.scalar(
             select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
         )
         return Client(row) if row is not None else None
+
+    def _api_key_client(self, client_id: str) -> ApiKeyClient | None:
+        """Found by the digest of the presented secret (the tenant is not known before)."""
+        secret = self.ctx.presented_secret
+        if not secret:
+            return None
+        secret_hash = opaque.digest(secret)
+        row = self.ctx.db.execute(_API_KEY, {"hash": secret_hash}).first()
+        if row is None or str(row.key_id) != client_id:
+            return None
+        self.ctx.enter(row.org_id)
+        return ApiKeyClient(row.key_id, row.org_id, secret_hash)
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
         return request
@@ -462,8 +526,10 @@ class KeelAuthorizationServer(AuthorizationServer):
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         refresh = token.get("refresh_token")
-        grantee: Grantee = request.user
+        grantee: Grantee | None = request.user
         ctx = self.ctx
+        if grantee is None:  # client credentials: a self-contained access token, nothing to keep
+            return
         if request.authorization_code is not None:
             request.authorization_code.row.family_id = grantee.family_id
         if refresh:
@@ -515,18 +581,27 @@ class KeelAuthorizationServer(AuthorizationServer):
     def issue_tokens(
         self,
         grant_type: str,
-        client: Client,
+        client: Client | ApiKeyClient,
         user: Grantee | None = None,
         scope: str | None = None,
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
-        assert user is not None
         ctx = self.ctx
         signing_key = ctx.signing_key
         assert signing_key is not None
-        access = issue_access_token(
-            AccessToken(
+        if isinstance(client, ApiKeyClient):  # client credentials: the key acts for its organisation
+            subject = AccessToken(
+                subject=client.get_client_id(),
+                client_id=client.get_client_id(),
+                org_id=str(client.org_id),
+                scope="api",
+                confirmation_jkt=ctx.dpop_jkt,
+                extra={"principal": "api_key"},
+            )
+        else:
+            assert user is not None
+            subject = AccessToken(
                 subject=str(user.user_id),
                 client_id=client.get_client_id(),
                 org_id=str(user.org_id),
@@ -534,7 +609,9 @@ class KeelAuthorizationServer(AuthorizationServer):
                 scope=scope or "",
                 confirmation_jkt=ctx.dpop_jkt,
                 extra={"sid": str(user.family_id), "auth_time": int(user.auth_time.timestamp())},
-            ),
+            )
+        access = issue_access_token(
+            subject,
             signing_key=signing_key,
             issuer=ctx.issuer,
             audience=ctx.audience,
@@ -545,6 +622,6 @@ class KeelAuthorizationServer(AuthorizationServer):
             "expires_in": ACCESS_TOKEN_SECONDS,
             "scope": scope or "",
         }
-        if include_refresh_token:
+        if include_refresh_token and user is not None:
             token["refresh_token"], _ = opaque.new_credential(user.org_id)
         return token

@@ -82,6 +82,10 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
             raise _unauthorized("The DPoP proof is signed by another key.", "invalid_dpop_proof")
     if await is_revoked(get_shared_state(), claims):
         raise _unauthorized("The access token was revoked.")
+    if claims.get("principal") == "api_key":  # client credentials: the key acts for the organisation
+        principal = Principal(org_id=UUID(claims["org_id"]), actor=f"api_key:{claims['sub']}", scope="api")
+        await uow.enter_tenant(principal.org_id, actor=principal.actor)
+        return principal
     user_id = UUID(claims["sub"])
     principal = Principal(
         org_id=UUID(claims["org_id"]),

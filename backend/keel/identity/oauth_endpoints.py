@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 from uuid import UUID
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -106,16 +106,17 @@ def _client_address(uow: UnitOfWork) -> str:
     return uow.client_ip or "unknown"
 
 
-def _confidential_client_id(request: Request, values: dict[str, list[str]]) -> str | None:
+def _client_credentials(request: Request, values: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """(client_id, client_secret) a confidential client presents, by HTTP Basic or in the form."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
         try:
-            return base64.b64decode(credentials).decode().partition(":")[0] or None
+            client_id, _, secret = base64.b64decode(credentials, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            return None
-    if values.get("client_secret"):
-        return (values.get("client_id") or [""])[0] or None
-    return None
+            return None, None
+        return unquote_plus(client_id) or None, unquote_plus(secret) or None
+    secret = (values.get("client_secret") or [""])[0]
+    return ((values.get("client_id") or [""])[0] or None, secret) if secret else (None, None)
 
 
 @router.post("/token")
@@ -127,7 +128,7 @@ async def token(request: Request, uow: UoW) -> Response:
     state = get_shared_state()
     # Only a client secret can be guessed here (codes and refresh tokens are 256-bit): throttle per
     # confidential client and per address, never per public client, which all its users share.
-    guessed = _confidential_client_id(request, values)
+    guessed, secret = _client_credentials(request, values)
     try:
         await throttle.check(state, "token", guessed, _client_address(uow))
     except Problem as refused:
@@ -155,9 +156,9 @@ async def token(request: Request, uow: UoW) -> Response:
     if signing_key is None:
         return _oauth_error(503, "temporarily_unavailable", "The server has no signing key yet.")
 
-    ctx = _context(signing_key=signing_key, dpop_jkt=dpop_jkt)
+    ctx = _context(signing_key=signing_key, dpop_jkt=dpop_jkt, presented_secret=secret)
     server = KeelAuthorizationServer(ctx)
-    oauth_request = KeelRequest("POST", settings.issuer + "/oauth/token", dict(request.headers), values)
+    oauth_request = KeelRequest("POST", settings.issuer + "/oauth/token", request.headers, values)
     result: OAuthResponse = await _run(uow, ctx, lambda: server.create_token_response(oauth_request))
     await _settle(uow, ctx)
     if result.status >= 400:
@@ -174,7 +175,7 @@ async def revoke(request: Request, uow: UoW) -> Response:
     keys = key_cache.cached_verification_keys() or await key_cache.load_verification_keys(uow.session)
     ctx = _context(verification_keys=keys)
     server = KeelAuthorizationServer(ctx)
-    oauth_request = KeelRequest("POST", settings.issuer + "/oauth/revoke", dict(request.headers), values)
+    oauth_request = KeelRequest("POST", settings.issuer + "/oauth/revoke", request.headers, values)
     result: OAuthResponse = await _run(
         uow, ctx, lambda: server.create_endpoint_response("revocation", oauth_request)
     )

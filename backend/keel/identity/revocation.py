@@ -22,8 +22,8 @@ def family_key(family_id: UUID | str) -> str:
     return f"revoked:family:{family_id}"
 
 
-def user_key(user_id: UUID | str) -> str:
-    return f"revoked:user:{user_id}"
+def subject_key(user_id: UUID | str) -> str:
+    return f"revoked:subject:{user_id}"
 
 
 def member_key(org_id: UUID | str, user_id: UUID | str) -> str:
@@ -38,7 +38,7 @@ async def mark_revoked(state: SharedState, keys: list[str]) -> None:
 
 
 async def is_revoked(state: SharedState, claims: Mapping[str, Any]) -> bool:
-    keys = [user_key(claims["sub"]), member_key(claims["org_id"], claims["sub"])]
+    keys = [subject_key(claims["sub"]), member_key(claims["org_id"], claims["sub"])]
     if sid := claims.get("sid"):
         keys.append(family_key(sid))
     issued_at = int(claims["iat"])

@@ -11,9 +11,11 @@ from uuid import UUID
 from sqlalchemy import text
 
 from keel.audit.service import record_event
+from keel.core.cache import get_shared_state
 from keel.core.errors import Problem
 from keel.core.uow import UnitOfWork
 from keel.identity import repository
+from keel.identity.revocation import mark_revoked, subject_key
 from keel.models import ApiKey
 
 SECRET_PREFIX = "keel_sk_"  # noqa: S105 - a public marker, not a secret
@@ -80,6 +82,8 @@ async def revoke_api_key(uow: UnitOfWork, key_id: UUID) -> ApiKey:
         raise Problem(404, "No such API key.")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
+        # Access tokens it obtained by client credentials end now too.
+        await mark_revoked(get_shared_state(), [subject_key(key.id)])
         await record_event(
             uow, "api_key.revoked", entity_type="api_key", entity_id=key.id, after={"name": key.name}
         )

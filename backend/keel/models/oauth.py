@@ -19,7 +19,7 @@ class OAuthClient(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     redirect_uris: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
     first_party: Mapped[bool] = mapped_column(nullable=False, server_default="false")
-    scope: Mapped[str] = mapped_column(Text, nullable=False, server_default="openid api")
+    scope: Mapped[str] = mapped_column(Text, nullable=False, server_default="api offline_access")
     secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = created_at_column()
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

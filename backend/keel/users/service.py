@@ -15,7 +15,7 @@ from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWork
 from keel.identity import opaque
 from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
-from keel.identity.revocation import mark_revoked, member_key, user_key
+from keel.identity.revocation import mark_revoked, member_key, subject_key
 from keel.models import Invitation, Membership, Organization, RefreshToken, User
 from keel.users.schemas import MemberOut
 
@@ -200,7 +200,7 @@ async def reset_member_mfa(uow: UnitOfWork, user_id: UUID) -> None:
         raise Problem(404, "No such member.")
     await record_event(uow, "member.mfa_reset", entity_type="user", entity_id=user_id)
     # The member's sessions and refresh tokens ended with tokens_valid_after; end access tokens too.
-    await mark_revoked(get_shared_state(), [user_key(user_id)])
+    await mark_revoked(get_shared_state(), [subject_key(user_id)])
 
 
 async def profile(uow: UnitOfWork, user_id: UUID) -> User:

@@ -142,7 +142,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("redirect_uris", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
         sa.Column("first_party", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("scope", sa.Text, nullable=False, server_default="openid api"),
+        sa.Column("scope", sa.Text, nullable=False, server_default="api offline_access"),
         sa.Column("secret_hash", sa.LargeBinary(32)),  # NULL: a public client (PKCE, no secret)
         _ts("created_at", nullable=False, default=True),
         _ts("disabled_at"),

@@ -128,7 +128,7 @@ def authorization(client_id: str = WEB_CLIENT, redirect_uri: str = REDIRECT, **e
         "response_type": "code",
         "client_id": client_id,
         "redirect_uri": redirect_uri,
-        "scope": "openid api",
+        "scope": "api",
         "state": state,
         "code_challenge": challenge,
         "code_challenge_method": "S256",

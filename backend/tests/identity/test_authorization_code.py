@@ -130,7 +130,7 @@ async def test_next_after_sign_in_never_leaves_keel(
         ({"code_challenge_method": "plain"}, "S256"),
         ({"code_challenge_method": ""}, "S256"),
         ({"response_type": "token"}, "unsupported_response_type"),
-        ({"scope": "openid api admin"}, "invalid_scope"),
+        ({"scope": "api admin"}, "invalid_scope"),
     ],
 )
 async def test_bad_authorization_requests_redirect_back_with_an_error_and_iss(

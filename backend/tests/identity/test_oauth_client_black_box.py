@@ -24,7 +24,7 @@ async def test_authlib_client_authorizes_refreshes_rotates_and_revokes(
     async with AsyncOAuth2Client(
         client_id=WEB_CLIENT,
         redirect_uri=REDIRECT,
-        scope="openid api",
+        scope="api",
         code_challenge_method="S256",
         token_endpoint_auth_method="none",
         transport=transport,

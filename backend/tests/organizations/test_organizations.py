@@ -70,6 +70,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "time_zone": "UTC",
         "locale": "en-GB",
         "fiscal_year_start_month": 1,
+        "mfa_required": False,
     }
 
 
@@ -193,6 +194,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "time_zone": "America/New_York",
         "locale": "de-DE",
         "fiscal_year_start_month": 12,
+        "mfa_required": False,
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected
