@@ -27,6 +27,7 @@ from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
 from keel.core.platform import platform_unit_of_work
 from keel.demo import DemoSeed, save_demo, seed_demo
+from keel.identity.accounts import set_disabled
 from keel.identity.signing_keys import rotate_signing_key
 from keel.main import create_app
 from keel.organizations import service as organizations
@@ -40,6 +41,8 @@ orgs_app = typer.Typer(help="Platform actions on organisations (audited).", no_a
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Platform actions on user accounts (audited).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console()
 
 
@@ -222,6 +225,33 @@ def rotate_keys() -> None:
             return (await rotate_signing_key(uow, get_key_ring())).kid
 
     console.print(f"now signing with key {asyncio.run(run())}")
+
+
+def _set_disabled(email: str, *, disabled: bool) -> None:
+    configure_logging(get_settings())
+
+    async def run() -> None:
+        async with platform_unit_of_work(_operator()) as uow:
+            await set_disabled(uow, email, disabled=disabled)
+
+    try:
+        asyncio.run(run())
+    except Problem as problem:
+        console.print(f"[red]{problem.title}[/]: {problem.detail}")
+        raise typer.Exit(1) from problem
+    console.print(f"{email} {'disabled: sessions and tokens ended' if disabled else 'enabled'}")
+
+
+@users_app.command("disable")
+def disable_user(email: str) -> None:
+    """Disable an account in every organisation; its sessions and tokens stop working at once."""
+    _set_disabled(email, disabled=True)
+
+
+@users_app.command("enable")
+def enable_user(email: str) -> None:
+    """Let a disabled account sign in again (old sessions and tokens stay dead)."""
+    _set_disabled(email, disabled=False)
 
 
 @jobs_app.command("failed")

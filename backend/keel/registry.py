@@ -12,6 +12,7 @@ from keel.identity.account_pages import router as account_pages_router
 from keel.identity.endpoints import router as api_keys_router
 from keel.identity.login_pages import router as login_pages_router
 from keel.identity.oauth_endpoints import router as oauth_router
+from keel.identity.profile_pages import router as profile_pages_router
 from keel.identity.well_known import router as well_known_router
 from keel.organizations.endpoints import router as organization_router
 from keel.users.endpoints import invitations as invitations_router
@@ -27,7 +28,13 @@ API_V1_ROUTERS: list[APIRouter] = [
     profile_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
-ROOT_ROUTERS: list[APIRouter] = [well_known_router, oauth_router, login_pages_router, account_pages_router]
+ROOT_ROUTERS: list[APIRouter] = [
+    well_known_router,
+    oauth_router,
+    login_pages_router,
+    account_pages_router,
+    profile_pages_router,
+]
 
 # Each domain's tasks module joins this list when it has one.
 TASK_MODULES: list[str] = [*CORE_TASK_MODULES]

@@ -10,11 +10,14 @@ from uuid import UUID
 
 from sqlalchemy import select, text, update
 
+from keel.core.cache import get_shared_state
 from keel.core.db import set_tenant_context
 from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
+from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
 from keel.identity import mfa, passwords
+from keel.identity.revocation import mark_revoked, subject_key
 from keel.models import Membership, User
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
@@ -134,3 +137,20 @@ async def verify_second_factor(uow: UnitOfWork, user: User, code: str) -> str | 
 
 async def membership_role(uow: UnitOfWork, user_id: UUID) -> str | None:
     return await uow.session.scalar(select(Membership.role).where(Membership.user_id == user_id))
+
+
+async def set_disabled(uow: PlatformUnitOfWork, email: str, *, disabled: bool) -> User:
+    """Disable (or re-enable) an account everywhere: a disabled user's sessions and tokens end at once."""
+    user = await uow.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise Problem(404, "No account uses this e-mail address.")
+    now = datetime.now(UTC)
+    if disabled and user.disabled_at is None:
+        user.disabled_at, user.tokens_valid_after = now, now
+        await mark_revoked(get_shared_state(), [subject_key(user.id)])
+    elif not disabled:
+        user.disabled_at = None
+    uow.record_platform_action(
+        "user.disabled" if disabled else "user.enabled", detail={"user_id": str(user.id)}
+    )
+    return user

@@ -85,6 +85,7 @@ class UserToken(Base):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
     purpose: Mapped[str] = mapped_column(String(32), nullable=False)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    new_email: Mapped[str | None] = mapped_column(String(254))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()

@@ -63,6 +63,9 @@ def upgrade() -> None:
     op.create_index("uq_users_email", "users", ["email"], unique=True)
     for statement in user_table("users", key="id"):
         op.execute(statement)
+    # Super Admins disable and re-enable accounts on the audited platform path.
+    op.execute("CREATE POLICY platform_access ON keel.users TO keel_platform USING (true) WITH CHECK (true)")
+    op.execute("GRANT SELECT, UPDATE ON keel.users TO keel_platform")
     op.create_table(
         "memberships",
         sa.Column("org_id", sa.Uuid, sa.ForeignKey("keel.organizations.id"), primary_key=True),
@@ -109,6 +112,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid, sa.ForeignKey("keel.users.id"), nullable=False),
         sa.Column("purpose", sa.String(32), nullable=False),
         sa.Column("secret_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("new_email", sa.String(254)),  # verify_email: the address being confirmed
         _ts("expires_at", nullable=False),
         _ts("used_at"),
         _ts("created_at", nullable=False, default=True),

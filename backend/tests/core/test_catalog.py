@@ -115,6 +115,8 @@ def _assert_user_policies(name: str, policies: list[tuple[str, list[str], str, s
     if name == "users":
         _, roles, cmd, qual, with_check = by_name.pop("org_members")
         assert (roles, cmd, qual, with_check) == (["public"], "SELECT", MEMBER_VISIBILITY, None)
+        _, roles, *_ = by_name.pop("platform_access")
+        assert roles == ["keel_platform"]
     assert by_name == {}, (name, by_name)
 
 

@@ -321,3 +321,78 @@ async def test_profile_reads_and_updates_the_signed_in_user_only(
     )
     assert bad.status_code == 422
     assert (await client.get("/api/v1/me", headers=org_a.headers)).status_code == 403  # an API key is no user
+
+
+async def test_disabling_a_user_ends_sessions_and_tokens_at_once_and_blocks_sign_in(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    from keel.core.platform import platform_unit_of_work
+    from keel.identity.accounts import set_disabled
+
+    user = await make_user(org_a)
+    tokens = await tokens_for(client, user)
+    async with platform_unit_of_work("tests") as uow:
+        await set_disabled(uow, user.email.upper(), disabled=True)
+    assert (await client.get(ORGANIZATION, headers=bearer(tokens["access_token"]))).status_code == 401
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+    assert (await client.get("/account")).headers["location"].startswith("/login")
+    assert (await sign_in(client, user)).status_code == 400
+    async with platform_unit_of_work("tests") as uow:
+        await set_disabled(uow, user.email, disabled=False)
+    assert (await sign_in(client, user)).status_code == 303
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 400  # old tokens stay dead
+
+
+async def test_changing_the_password_needs_a_recent_sign_in_and_ends_other_sessions(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, test_database: DatabaseUnderTest
+) -> None:
+    user = await make_user(org_a)
+    tokens = await tokens_for(client, user)
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        conn.execute("UPDATE keel.login_sessions SET password_at = now() - interval '1 hour'")
+    stale = await client.get("/account/password")
+    assert stale.status_code == 303 and stale.headers["location"].startswith("/login")
+    await sign_in(client, user)
+    page = await client.get("/account/password")
+    assert page.status_code == 200
+    changed = await client.post("/account/password", data={"csrf": csrf_of(page), "password": NEW_PASSWORD})
+    assert changed.status_code == 303
+    assert (await client.get("/account")).status_code == 200  # this browser stays signed in
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+    assert (await client.get(ORGANIZATION, headers=bearer(tokens["access_token"]))).status_code == 401
+
+
+async def test_a_new_email_address_counts_once_its_link_is_opened(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, inbox: Inbox, test_database: DatabaseUnderTest
+) -> None:
+    user = await make_user(org_a)
+    await sign_in(client, user)
+    page = await client.get("/account/email")
+    sent = await client.post("/account/email", data={"csrf": csrf_of(page), "email": "Moved@Example.com"})
+    assert sent.status_code == 200
+    await deliver_mail(test_database)
+    assert (await sign_in(client, user)).status_code == 303  # nothing changed yet
+    link = link_in(inbox, "moved@example.com")
+    assert (await client.get(link)).status_code == 200
+    assert (await client.get(link)).status_code == 404  # once
+    await deliver_mail(test_database)
+    assert "moved@example.com" in inbox.to(user.email)[-1].get_content()
+    user.email = "moved@example.com"
+    assert (await sign_in(client, user)).status_code == 303
+
+
+async def test_asking_for_an_address_someone_else_has_reveals_nothing_and_sends_nothing(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, inbox: Inbox, test_database: DatabaseUnderTest
+) -> None:
+    user, other = await make_user(org_a), await make_user(org_a)
+    await sign_in(client, user)
+    page = await client.get("/account/email")
+    taken = await client.post("/account/email", data={"csrf": csrf_of(page), "email": other.email})
+    free = await client.post("/account/email", data={"csrf": csrf_of(page), "email": "free@example.com"})
+    assert taken.status_code == free.status_code == 200
+    assert (
+        taken.text.replace(other.email, "X").split("<main>")[1]
+        == free.text.replace("free@example.com", "X").split("<main>")[1]
+    )
+    await deliver_mail(test_database)
+    assert inbox.to(other.email) == []
