@@ -46,6 +46,9 @@ app.add_typer(users_app, name="users")
 console = Console()
 
 
+DEV_SMTP_PORT = 8025
+
+
 def _operator() -> str:
     return os.environ.get("KEEL_OPERATOR") or os.environ.get("USER") or "cli"
 
@@ -143,18 +146,44 @@ def dev() -> None:
     url = admin_url(settings)  # starts the embedded PostgreSQL when DATABASE_URL is not set
     run_migrations(settings, url=url)
     _show_demo(asyncio.run(seed_demo(settings, _operator())), settings)
+    api = f"http://{settings.api_host}:{settings.api_port}"
     env = {**os.environ, "DATABASE_URL": libpq_url(url)}
-    children = [
+    env.setdefault("KEEL_PUBLIC_URL", api)
+    children = []
+    inbox = settings.data_dir / "mail"
+    if not settings.smtp_host:  # a local SMTP server keeps every message in the dev inbox
+        inbox.mkdir(parents=True, exist_ok=True)
+        smtp = f"127.0.0.1:{DEV_SMTP_PORT}"
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    smtp,
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                    str(inbox),
+                ]
+            )
+        )
+        env.update(KEEL_SMTP_HOST="127.0.0.1", KEEL_SMTP_PORT=str(DEV_SMTP_PORT))
+    mail = (
+        f"dev inbox {inbox / 'new'} (one file per message)" if not settings.smtp_host else settings.smtp_host
+    )
+    children += [
         subprocess.Popen([sys.executable, "-m", "keel", "serve"], env=env),
         subprocess.Popen([sys.executable, "-m", "keel", "worker"], env=env),
     ]
-    api = f"http://{settings.api_host}:{settings.api_port}"
     database = "DATABASE_URL" if settings.database_url else f"embedded, data in {settings.data_dir}"
     console.print(
         f"\n[bold]Keel is running[/]\n  API       {api}/api/v1\n  API docs  {api}/api/docs\n"
         f"  Metrics   {api}/metrics\n"
         f"  Web app   http://127.0.0.1:{settings.web_port} (not part of this build yet)\n"
         f"  Sign in   {api}/login (demo users above; also in {settings.data_dir / 'demo-users'})\n"
+        f"  Mail      {mail}\n"
         f"  Database  {database}\n  Demo key  {settings.data_dir / 'demo-api-key'}\n"
         "  Ctrl-C stops everything.\n"
     )
