@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import update
@@ -33,6 +34,7 @@ from keel.identity.browser import (
 from keel.models import LoginSession
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+log = structlog.get_logger("keel.identity")
 
 BAD_CREDENTIALS = "The e-mail address or password is not right."
 EXPIRED_FORM = "This form expired. Please try again."
@@ -68,9 +70,11 @@ async def login(request: Request, uow: UoW) -> Response:
         return page
     user = await check_password(uow, email, form.get("password", "")[:1024])
     if user is None:
+        log.warning("login.failed", address=address)
         await throttle.failed(state, "login", email, address)
         return render(request, "login.html", status=400, error=BAD_CREDENTIALS, next=next_page, email=email)
     await throttle.succeeded(state, "login", email, address)
+    log.info("login.password_accepted", user_id=str(user.id), address=address)
     if user.has_mfa:
         response = see_other("/login/mfa?" + _next_query(next_page))
     elif user.mfa_enrolment_required:
@@ -116,11 +120,13 @@ async def verify_mfa(request: Request, uow: UoW) -> Response:
         return render(request, "mfa.html", status=429, error=refused.detail, next=next_page)
     used = await verify_second_factor(uow, session.user, form.get("code", "")[:64])
     if used is None:
+        log.warning("login.mfa_failed", user_id=account, address=address)
         await throttle.failed(state, "mfa", account, address)
         # Kept: the spent TOTP step is not written on failure, so rolling back loses nothing.
         return render(request, "mfa.html", status=400, error="That code is not right.", next=next_page)
     await throttle.succeeded(state, "mfa", account, address)
     session.row.mfa_at = datetime.now(UTC)
+    log.info("login.mfa_accepted", user_id=account, factor=used)
     if used == "backup":  # the authenticator is lost: set up a new one before going on
         return see_other("/account/mfa?" + _next_query(next_page))
     return see_other(next_page)
@@ -165,7 +171,14 @@ async def mfa_enrolment_page(request: Request, uow: UoW, next: str | None = None
     enrolment = mfa.start_enrolment(session.user.email)
     # Pending until a code from the app proves the user holds it; the current factor stays on meanwhile.
     session.user.totp_pending_encrypted = get_key_ring().encrypt(enrolment.secret.encode())
-    return render(request, "mfa_enrol.html", qr_svg=enrolment.qr_svg, secret=enrolment.secret, next=next_page)
+    return render(
+        request,
+        "mfa_enrol.html",
+        qr_svg=enrolment.qr_svg,
+        uri=enrolment.uri,
+        secret=enrolment.secret,
+        next=next_page,
+    )
 
 
 @router.post("/account/mfa")
@@ -184,12 +197,14 @@ async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
     secret = keyring.decrypt(user.totp_pending_encrypted).decode()
     step = mfa.accepted_step(secret, form.get("code", "")[:64], last_used_step=None)
     if step is None:
+        retry = mfa.enrolment_for(secret, user.email)
         return render(
             request,
             "mfa_enrol.html",
             status=400,
             error="That code is not right. Check the time on your phone and try again.",
-            qr_svg=mfa.enrolment_for(secret, user.email).qr_svg,
+            qr_svg=retry.qr_svg,
+            uri=retry.uri,
             secret=secret,
             next=next_page,
         )
@@ -209,3 +224,17 @@ async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
         .values(revoked_at=now)
     )
     return render(request, "backup_codes.html", codes=codes, next=next_page)
+
+
+@router.post("/account/mfa/backup-codes")
+async def regenerate_backup_codes(request: Request, uow: UoW) -> Response:
+    """Ten new backup codes, shown once; every earlier code stops working."""
+    form = await _form(request)
+    session = await _signed_in(request, uow)
+    if session is None or not session.user.has_mfa or not csrf_valid(request, form.get("csrf")):
+        return see_other("/account")
+    if not session.recent(get_settings().reauth_minutes):
+        return see_other("/login?" + _next_query("/account"))
+    codes = mfa.new_backup_codes()
+    session.user.backup_code_hashes = [mfa.hash_backup_code(c) for c in codes]
+    return render(request, "backup_codes.html", codes=codes, next="/account")

@@ -189,3 +189,29 @@ async def test_organisation_requiring_mfa_sends_members_without_it_to_enrol(
     assert answer.status_code == 303 and answer.headers["location"].startswith("/account/mfa")
     await _enrol(client)
     assert (await client.get(request.url)).status_code == 302
+
+
+async def test_new_backup_codes_replace_the_old_set(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    user = await make_user(org_a)
+    await sign_in(client, user)
+    _, old_codes = await _enrol(client)
+    account = await client.get("/account")
+    assert "10 backup codes left" in account.text
+    fresh = await client.post("/account/mfa/backup-codes", data={"csrf": csrf_of(account)})
+    new_codes = BACKUP_CODE.findall(fresh.text)
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as other:
+        await _password_step(other, user)
+        assert (await _code_step(other, old_codes[1])).status_code == 400
+        assert (await _code_step(other, new_codes[1])).status_code == 303
+
+
+async def test_enrolment_page_offers_the_otpauth_uri_and_an_svg_qr_code(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    user = await make_user(org_a)
+    await sign_in(client, user)
+    page = await client.get("/account/mfa")
+    assert 'href="otpauth://totp/Keel:' in page.text and "<svg" in page.text
