@@ -152,7 +152,8 @@ def dev() -> None:
     children = []
     inbox = settings.data_dir / "mail"
     if not settings.smtp_host:  # a local SMTP server keeps every message in the dev inbox
-        inbox.mkdir(parents=True, exist_ok=True)
+        for folder in ("tmp", "new", "cur"):  # a Maildir
+            (inbox / folder).mkdir(parents=True, exist_ok=True)
         smtp = f"127.0.0.1:{DEV_SMTP_PORT}"
         children.append(
             subprocess.Popen(
