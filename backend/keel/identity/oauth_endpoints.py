@@ -25,16 +25,10 @@ from keel.core.keyring import get_key_ring
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import throttle
 from keel.identity.accounts import OrganizationChoice, my_organizations
-from keel.identity.authorization_server import (
-    Client,
-    KeelAuthorizationServer,
-    KeelRequest,
-    OAuthResponse,
-    RequestContext,
-    ResourceOwner,
-)
+from keel.identity.authorization_server import KeelAuthorizationServer
 from keel.identity.browser import BrowserSession, csrf_valid, load_session, render, see_other
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
+from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
 
