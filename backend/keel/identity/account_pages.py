@@ -12,18 +12,17 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
-from keel.identity import opaque, passwords, throttle
-from keel.identity.accounts import act_as, normalise_email
-from keel.identity.browser import csrf_valid, render, see_other, start_session
+from keel.identity import passwords, throttle
+from keel.identity.accounts import issue_user_link, normalise_email, open_user_link
+from keel.identity.browser import client_address, csrf_valid, form_fields, render, see_other, start_session
 from keel.identity.revocation import mark_revoked, subject_key
-from keel.models import User, UserToken
 from keel.users.service import accept_invitation, has_account, open_invitation
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
@@ -33,34 +32,25 @@ RESET_SENT = "If an account uses this address, we have sent it a link to choose 
 _CANDIDATE = text("SELECT user_id FROM keel.login_candidate(:email)")
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/invitations/accept")
 async def invitation_page(request: Request, uow: UoW, token: str = "") -> Response:
     try:
         invitation = await open_invitation(uow, token)
     except Problem as gone:
-        return render(request, "error.html", status=404, title="Invitation not valid", message=gone.detail)
+        return render(request, "message.html", status=404, title="Invitation not valid", message=gone.detail)
     existing = await has_account(uow, invitation.email)
     return render(request, "invitation.html", token=token, email=invitation.email, existing=existing)
 
 
 @router.post("/invitations/accept")
 async def accept_invitation_page(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     token = form.get("token", "")
     if not csrf_valid(request, form.get("csrf")):
         return render(
-            request, "error.html", status=403, title="This form expired", message="Open the link again."
+            request, "message.html", status=403, title="This form expired", message="Open the link again."
         )
-    state, address = get_shared_state(), _address(request)
+    state, address = get_shared_state(), client_address(request)
     try:
         await throttle.check(state, "invitation", token[:32], address)
         user = await accept_invitation(
@@ -74,7 +64,7 @@ async def accept_invitation_page(request: Request, uow: UoW) -> Response:
             invitation = await open_invitation(uow, token)
         if invitation is None:
             return render(
-                request, "error.html", status=refused.status, title="Could not join", message=refused.detail
+                request, "message.html", status=refused.status, title="Could not join", message=refused.detail
             )
         existing = await has_account(uow, invitation.email)
         return render(
@@ -98,13 +88,13 @@ async def forgot_password_page(request: Request) -> Response:
 
 @router.post("/password/forgot")
 async def forgot_password(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     if not csrf_valid(request, form.get("csrf")):
         return render(
             request, "password_forgot.html", status=403, error="This form expired. Please try again."
         )
     email = form.get("email", "")[:254]
-    state, address = get_shared_state(), _address(request)
+    state, address = get_shared_state(), client_address(request)
     try:
         await throttle.check(state, "reset", email, address)
     except Problem as refused:
@@ -123,16 +113,7 @@ async def _send_reset_link(uow: UnitOfWork, email: str) -> None:
     user_id = await uow.session.scalar(_CANDIDATE, {"email": email})
     if user_id is None:
         return
-    await act_as(uow, user_id)
-    link, secret_hash = opaque.new_credential(user_id)
-    uow.session.add(
-        UserToken(
-            user_id=user_id,
-            purpose="reset_password",
-            secret_hash=secret_hash,
-            expires_at=datetime.now(UTC) + timedelta(minutes=RESET_MINUTES),
-        )
-    )
+    link = await issue_user_link(uow, user_id, "reset_password", timedelta(minutes=RESET_MINUTES))
     url = f"{get_settings().issuer}/password/reset?token={link}"
     await queue_email(
         uow,
@@ -144,31 +125,9 @@ async def _send_reset_link(uow: UnitOfWork, email: str) -> None:
     )
 
 
-async def _reset_token(uow: UnitOfWork, token: str) -> tuple[UserToken, User] | None:
-    parsed = opaque.parse_credential(token)
-    if parsed is None:
-        return None
-    user_id, secret_hash = parsed
-    await act_as(uow, user_id)
-    row = await uow.session.scalar(
-        select(UserToken)
-        .where(
-            UserToken.secret_hash == secret_hash,
-            UserToken.purpose == "reset_password",
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > datetime.now(UTC),
-        )
-        .with_for_update()
-    )
-    user = await uow.session.get(User, user_id) if row is not None else None
-    if row is None or user is None or user.disabled_at is not None:
-        return None
-    return row, user
-
-
 @router.get("/password/reset")
 async def reset_password_page(request: Request, uow: UoW, token: str = "") -> Response:
-    if await _reset_token(uow, token) is None:
+    if await open_user_link(uow, token, "reset_password") is None:
         return _expired_link(request)
     return render(request, "password_reset.html", token=token)
 
@@ -176,7 +135,7 @@ async def reset_password_page(request: Request, uow: UoW, token: str = "") -> Re
 def _expired_link(request: Request) -> Response:
     return render(
         request,
-        "error.html",
+        "message.html",
         status=404,
         title="This link is not valid any more",
         message="Reset links work once, for 30 minutes. Ask for a new one.",
@@ -185,11 +144,11 @@ def _expired_link(request: Request) -> Response:
 
 @router.post("/password/reset")
 async def reset_password(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     token = form.get("token", "")
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "password_reset.html", status=403, error="This form expired.", token=token)
-    found = await _reset_token(uow, token)
+    found = await open_user_link(uow, token, "reset_password")
     if found is None:
         return _expired_link(request)
     row, user = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import select, text, update
@@ -16,9 +16,9 @@ from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
-from keel.identity import mfa, passwords
+from keel.identity import mfa, opaque, passwords
 from keel.identity.revocation import mark_revoked, subject_key
-from keel.models import Membership, User
+from keel.models import Membership, User, UserToken
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
 
@@ -154,3 +154,44 @@ async def set_disabled(uow: PlatformUnitOfWork, email: str, *, disabled: bool) -
         "user.disabled" if disabled else "user.enabled", detail={"user_id": str(user.id)}
     )
     return user
+
+
+async def issue_user_link(
+    uow: UnitOfWork, user_id: UUID, purpose: str, valid_for: timedelta, *, new_email: str | None = None
+) -> str:
+    """A single-use link secret for this user (password reset, e-mail verification); only its hash is kept."""
+    await act_as(uow, user_id)
+    link, secret_hash = opaque.new_credential(user_id)
+    uow.session.add(
+        UserToken(
+            user_id=user_id,
+            purpose=purpose,
+            secret_hash=secret_hash,
+            new_email=new_email,
+            expires_at=datetime.now(UTC) + valid_for,
+        )
+    )
+    return link
+
+
+async def open_user_link(uow: UnitOfWork, link: str, purpose: str) -> tuple[UserToken, User] | None:
+    """The unused, unexpired link and its enabled user, locked for this transaction; else None."""
+    parsed = opaque.parse_credential(link)
+    if parsed is None:
+        return None
+    user_id, secret_hash = parsed
+    await act_as(uow, user_id)
+    row = await uow.session.scalar(
+        select(UserToken)
+        .where(
+            UserToken.secret_hash == secret_hash,
+            UserToken.purpose == purpose,
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > datetime.now(UTC),
+        )
+        .with_for_update()
+    )
+    user = await uow.session.get(User, user_id) if row is not None else None
+    if row is None or user is None or user.disabled_at is not None:
+        return None
+    return row, user

@@ -158,6 +158,16 @@ def render(
     return response
 
 
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields (file parts are ignored)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def see_other(location: str) -> RedirectResponse:
     """After a form POST: 303, so the browser follows with GET."""
     response = RedirectResponse(location, status_code=303)

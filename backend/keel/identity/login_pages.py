@@ -24,7 +24,9 @@ from keel.identity.accounts import check_password, verify_second_factor
 from keel.identity.browser import (
     SESSION_COOKIE,
     BrowserSession,
+    client_address,
     csrf_valid,
+    form_fields,
     load_session,
     render,
     safe_next,
@@ -40,15 +42,6 @@ BAD_CREDENTIALS = "The e-mail address or password is not right."
 EXPIRED_FORM = "This form expired. Please try again."
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", next=safe_next(next))
@@ -56,12 +49,12 @@ async def login_page(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     next_page = safe_next(form.get("next"))
     email = form.get("email", "")[:254]
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "login.html", status=403, error=EXPIRED_FORM, next=next_page, email=email)
-    state, address = get_shared_state(), _address(request)
+    state, address = get_shared_state(), client_address(request)
     try:
         await throttle.check(state, "login", email, address)
     except Problem as refused:
@@ -106,14 +99,14 @@ async def mfa_page(request: Request, uow: UoW, next: str | None = None) -> Respo
 
 @router.post("/login/mfa")
 async def verify_mfa(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     next_page = safe_next(form.get("next"))
     session = await _signed_in(request, uow, partial=True)
     if session is None:
         return see_other("/login?" + _next_query(next_page))
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "mfa.html", status=403, error=EXPIRED_FORM, next=next_page)
-    state, address, account = get_shared_state(), _address(request), str(session.user.id)
+    state, address, account = get_shared_state(), client_address(request), str(session.user.id)
     try:
         await throttle.check(state, "mfa", account, address)
     except Problem as refused:
@@ -134,7 +127,7 @@ async def verify_mfa(request: Request, uow: UoW) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     response = see_other("/login")
     session = await load_session(uow, request)
     if session is not None and csrf_valid(request, form.get("csrf")):
@@ -183,7 +176,7 @@ async def mfa_enrolment_page(request: Request, uow: UoW, next: str | None = None
 
 @router.post("/account/mfa")
 async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     next_page = safe_next(form.get("next"))
     session = await _signed_in(request, uow, partial=True)
     if session is None or not (session.complete or session.user.mfa_enrolment_required):
@@ -229,7 +222,7 @@ async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
 @router.post("/account/mfa/backup-codes")
 async def regenerate_backup_codes(request: Request, uow: UoW) -> Response:
     """Ten new backup codes, shown once; every earlier code stops working."""
-    form = await _form(request)
+    form = await form_fields(request)
     session = await _signed_in(request, uow)
     if session is None or not session.user.has_mfa or not csrf_valid(request, form.get("csrf")):
         return see_other("/account")

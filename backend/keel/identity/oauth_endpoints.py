@@ -196,7 +196,7 @@ def _error_page(request: Request, response: OAuthResponse) -> Response:
     body = response.body if isinstance(response.body, dict) else {}
     return render(
         request,
-        "error.html",
+        "message.html",
         status=400,
         title="This sign-in link is not valid",
         message=body.get("error_description") or "The application sent an invalid request.",
@@ -212,7 +212,11 @@ async def authorize(request: Request, uow: UoW) -> Response:
         form = await _form_values(request)
         if form is None or not csrf_valid(request, (form.get("csrf") or [""])[0]):
             return render(
-                request, "error.html", status=403, title="This form expired", message="Go back and try again."
+                request,
+                "message.html",
+                status=403,
+                title="This form expired",
+                message="Go back and try again.",
             )
         values = {k: v for k, v in form.items() if k not in FORM_ONLY_FIELDS}
     else:
@@ -252,7 +256,7 @@ async def authorize(request: Request, uow: UoW) -> Response:
     if not organizations:
         return render(
             request,
-            "error.html",
+            "message.html",
             status=403,
             title="No organisation",
             message="Your account is not a member of any organisation yet.",

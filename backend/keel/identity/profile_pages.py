@@ -11,28 +11,30 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.mail import queue_email
-from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
-from keel.identity import opaque, passwords
-from keel.identity.accounts import act_as, normalise_email
-from keel.identity.browser import BrowserSession, csrf_valid, load_session, render, see_other, start_session
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity import passwords
+from keel.identity.accounts import issue_user_link, normalise_email, open_user_link
+from keel.identity.browser import (
+    BrowserSession,
+    csrf_valid,
+    form_fields,
+    load_session,
+    render,
+    see_other,
+    start_session,
+)
 from keel.identity.revocation import mark_revoked, subject_key
-from keel.models import User, UserToken
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 VERIFY_HOURS = 24
 _TAKEN = text("SELECT 1 FROM keel.login_candidate(:email)")
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 async def _recent_session(request: Request, uow: UoW, page: str) -> BrowserSession | Response:
@@ -56,7 +58,7 @@ async def change_password(request: Request, uow: UoW) -> Response:
     session = await _recent_session(request, uow, "/account/password")
     if isinstance(session, Response):
         return session
-    form = await _form(request)
+    form = await form_fields(request)
     if not csrf_valid(request, form.get("csrf")):
         return render(
             request, "password_change.html", status=403, error="This form expired. Please try again."
@@ -88,7 +90,7 @@ async def request_email_change(request: Request, uow: UoW) -> Response:
     session = await _recent_session(request, uow, "/account/email")
     if isinstance(session, Response):
         return session
-    form = await _form(request)
+    form = await form_fields(request)
     user = session.user
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "email_change.html", status=403, error="This form expired.", user=user)
@@ -99,15 +101,8 @@ async def request_email_change(request: Request, uow: UoW) -> Response:
     if new_email == user.email or (await uow.session.execute(_TAKEN, {"email": new_email})).first():
         # Same answer as success for a taken address: the form must not reveal who has an account.
         return render(request, "message.html", title="Check your e-mail", message=_sent(new_email))
-    link, secret_hash = opaque.new_credential(user.id)
-    uow.session.add(
-        UserToken(
-            user_id=user.id,
-            purpose="verify_email",
-            secret_hash=secret_hash,
-            new_email=new_email,
-            expires_at=datetime.now(UTC) + timedelta(hours=VERIFY_HOURS),
-        )
+    link = await issue_user_link(
+        uow, user.id, "verify_email", timedelta(hours=VERIFY_HOURS), new_email=new_email
     )
     url = f"{get_settings().issuer}/account/email/verify?token={link}"
     await queue_email(
@@ -126,11 +121,11 @@ def _sent(address: str) -> str:
 
 @router.get("/account/email/verify")
 async def verify_email(request: Request, uow: UoW, token: str = "") -> Response:
-    found = await _email_token(uow, token)
+    found = await open_user_link(uow, token, "verify_email")
     if found is None:
         return render(
             request,
-            "error.html",
+            "message.html",
             status=404,
             title="This link is not valid any more",
             message="Ask for a new one.",
@@ -139,7 +134,7 @@ async def verify_email(request: Request, uow: UoW, token: str = "") -> Response:
     assert row.new_email is not None
     if (await uow.session.execute(_TAKEN, {"email": row.new_email})).first():
         return render(
-            request, "error.html", status=409, title="Address in use", message="Choose another address."
+            request, "message.html", status=409, title="Address in use", message="Choose another address."
         )
     old_email = user.email
     now = datetime.now(UTC)
@@ -155,25 +150,3 @@ async def verify_email(request: Request, uow: UoW, token: str = "") -> Response:
     return render(
         request, "message.html", title="E-mail address changed", message=f"You now sign in as {user.email}."
     )
-
-
-async def _email_token(uow: UnitOfWork, token: str) -> tuple[UserToken, User] | None:
-    parsed = opaque.parse_credential(token)
-    if parsed is None:
-        return None
-    user_id, secret_hash = parsed
-    await act_as(uow, user_id)
-    row = await uow.session.scalar(
-        select(UserToken)
-        .where(
-            UserToken.secret_hash == secret_hash,
-            UserToken.purpose == "verify_email",
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > datetime.now(UTC),
-        )
-        .with_for_update()
-    )
-    user = await uow.session.get(User, user_id) if row is not None else None
-    if row is None or user is None or user.disabled_at is not None:
-        return None
-    return row, user
