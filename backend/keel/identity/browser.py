@@ -122,7 +122,7 @@ def csrf_valid(request: Request, submitted: str | None) -> bool:
     if not cookie or not submitted or len(cookie) > 64:
         return False
     expected = hmac.new(_csrf_key(), cookie.encode(), sha256).hexdigest()
-    return hmac.compare_digest(expected, submitted)
+    return hmac.compare_digest(expected.encode(), submitted.encode())  # bytes: any input compares
 
 
 def safe_next(value: str | None, default: str = "/account") -> str:

@@ -124,13 +124,15 @@ async def check_proof(
     if not isinstance(iat, int) or iat > at + CLOCK_SKEW_SECONDS or iat < at - MAX_AGE_SECONDS:
         raise InvalidProof("iat outside the accepted window", use_nonce=nonce)
     if nonce is not None:
-        sent = str(claims.get("nonce", ""))
-        fresh = hmac.compare_digest(sent, nonce)
-        recent = previous_nonce is not None and hmac.compare_digest(sent, previous_nonce)
+        sent = str(claims.get("nonce", "")).encode()
+        fresh = hmac.compare_digest(sent, nonce.encode())
+        recent = previous_nonce is not None and hmac.compare_digest(sent, previous_nonce.encode())
         if not (fresh or recent):
             raise InvalidProof("a fresh server nonce is required", use_nonce=nonce)
     if access_token is not None:
-        if not hmac.compare_digest(str(claims.get("ath", "")), access_token_hash(access_token)):
+        if not hmac.compare_digest(
+            str(claims.get("ath", "")).encode(), access_token_hash(access_token).encode()
+        ):
             raise InvalidProof("ath does not match the access token")
     elif "ath" in claims:
         raise InvalidProof("ath on a request without an access token")

@@ -47,7 +47,7 @@ def accepted_step(
 ) -> int | None:
     """The time step `code` is valid for, or None. Refuses replays: steps ≤ `last_used_step`."""
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     at = now or datetime.now(UTC)
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)

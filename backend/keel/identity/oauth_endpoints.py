@@ -49,12 +49,25 @@ def _context(**kwargs: Any) -> RequestContext:
     )
 
 
-async def _run(uow: UnitOfWork, ctx: RequestContext, call: Callable[[], T]) -> T:
+MALFORMED = OAuthResponse(
+    400,
+    {
+        "error": "invalid_request",
+        "error_description": "The request contains characters OAuth does not allow.",
+    },
+    [],
+)
+
+
+async def _run(uow: UnitOfWork, ctx: RequestContext, call: Callable[[], T]) -> T | OAuthResponse:
     """Run Authlib (synchronous) on the request's own transaction."""
 
-    def in_transaction(session: Session) -> T:
+    def in_transaction(session: Session) -> T | OAuthResponse:
         ctx.session = session
-        return call()
+        try:
+            return call()
+        except ValueError:  # Authlib refuses to echo control characters into an error description
+            return MALFORMED
 
     return await uow.session.run_sync(in_transaction)
 
@@ -290,6 +303,8 @@ async def authorize(request: Request, uow: UoW) -> Response:
     result = await _run(
         uow, ctx, lambda: server.create_authorization_response(oauth_request, grant_user=owner, grant=grant)
     )
+    if result.location is None:
+        return _error_page(request, result)
     return _redirect(result, after_post=after_post)
 
 

@@ -183,3 +183,10 @@ async def test_server_nonces_rotate_by_window_and_the_previous_one_still_counts(
         await check(make_proof(key, nonce=previous), nonce=later, previous_nonce=still)
     assert stale.value.use_nonce == later
     assert NonceSource(b"other key" * 4).current(now=NOW)[0] != current
+
+
+async def test_non_ascii_ath_or_nonce_is_refused_not_crashed(key: ECKey) -> None:
+    with pytest.raises(InvalidProof, match="ath"):
+        await check(make_proof(key, ath="é" * 43), access_token="token")
+    with pytest.raises(InvalidProof, match="nonce"):
+        await check(make_proof(key, nonce="ñ"), nonce="n-123")

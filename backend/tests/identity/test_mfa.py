@@ -90,3 +90,8 @@ def test_ten_distinct_backup_codes_that_match_only_their_own_hash() -> None:
 def test_backup_codes_are_not_stored_in_clear() -> None:
     code = new_backup_codes()[0]
     assert code.replace("-", "").encode() not in hash_backup_code(code)
+
+
+def test_codes_in_other_scripts_digits_are_refused_not_crashed() -> None:
+    secret = start_enrolment("a@example.com").secret
+    assert accepted_step(secret, "١٢٣٤٥٦", last_used_step=None) is None  # Arabic-Indic digits
