@@ -25,7 +25,7 @@ from keel.core.keyring import get_key_ring
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import throttle
 from keel.identity.accounts import OrganizationChoice, my_organizations
-from keel.identity.authorization_server import KeelAuthorizationServer
+from keel.identity.authorization_server import Issuer, KeelAuthorizationServer
 from keel.identity.browser import BrowserSession, csrf_valid, load_session, render, see_other
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
@@ -191,9 +191,8 @@ async def revoke(request: Request, uow: UoW) -> Response:
 
 
 def _with_issuer(server: KeelAuthorizationServer, response: OAuthResponse) -> OAuthResponse:
-    if response.location:
-        for extension in server._hooks.get("after_create_authorization_response", ()):
-            extension(server, response)
+    """RFC 9207 `iss` on an error redirect (Authlib adds it only to responses it creates itself)."""
+    Issuer(server.ctx.issuer).add_issuer_parameter(server, response)
     return response
 
 
@@ -238,9 +237,7 @@ async def authorize(request: Request, uow: UoW) -> Response:
 
     ctx = _context()
     server = KeelAuthorizationServer(ctx)
-    oauth_request = KeelRequest(
-        request.method, settings.issuer + "/oauth/authorize", dict(request.headers), values
-    )
+    oauth_request = KeelRequest(request.method, settings.issuer + "/oauth/authorize", request.headers, values)
 
     def validate() -> Any:
         try:
