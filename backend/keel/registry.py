@@ -37,7 +37,7 @@ ROOT_ROUTERS: list[APIRouter] = [
 ]
 
 # Each domain's tasks module joins this list when it has one.
-TASK_MODULES: list[str] = [*CORE_TASK_MODULES]
+TASK_MODULES: list[str] = [*CORE_TASK_MODULES, "keel.identity.tasks"]
 
 
 def load_task_modules() -> None:

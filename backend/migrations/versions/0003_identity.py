@@ -251,8 +251,40 @@ def upgrade() -> None:
         $$
         """
     )
+    # Housekeeping: spent credentials are kept a day past their end (to recognise a replayed code or a
+    # reused refresh token and answer it properly), then deleted in every organisation.
+    op.execute(
+        "GRANT SELECT, DELETE ON keel.authorization_codes, keel.refresh_tokens, keel.login_sessions, "
+        "keel.user_tokens TO keel_definer"
+    )
+    op.execute(
+        """
+        CREATE FUNCTION keel.purge_spent_credentials(p_kept interval)
+        RETURNS bigint
+        LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, keel AS $$
+            WITH codes AS (
+                DELETE FROM keel.authorization_codes WHERE expires_at < now() - p_kept RETURNING 1
+            ), tokens AS (
+                DELETE FROM keel.refresh_tokens
+                WHERE expires_at < now() - p_kept OR revoked_at < now() - p_kept RETURNING 1
+            ), sessions AS (
+                DELETE FROM keel.login_sessions
+                WHERE expires_at < now() - p_kept OR revoked_at < now() - p_kept RETURNING 1
+            ), links AS (
+                DELETE FROM keel.user_tokens WHERE expires_at < now() - p_kept RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM codes) + (SELECT count(*) FROM tokens)
+                 + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM links)
+        $$
+        """
+    )
     op.execute("GRANT CREATE ON SCHEMA keel TO keel_definer")
-    for fn in ("login_candidate(text)", "my_organizations()", "reset_member_mfa(uuid)"):
+    for fn in (
+        "login_candidate(text)",
+        "my_organizations()",
+        "reset_member_mfa(uuid)",
+        "purge_spent_credentials(interval)",
+    ):
         op.execute(f"ALTER FUNCTION keel.{fn} OWNER TO keel_definer")
         op.execute(f"REVOKE ALL ON FUNCTION keel.{fn} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION keel.{fn} TO keel_app")
@@ -260,6 +292,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION keel.purge_spent_credentials(interval)")
     op.execute("DROP FUNCTION keel.reset_member_mfa(uuid)")
     op.execute("DROP FUNCTION keel.my_organizations()")
     op.execute("DROP FUNCTION keel.login_candidate(text)")

@@ -44,6 +44,7 @@ DEFINER_FUNCTIONS = {
     "purge_expired_idempotency_keys": "housekeeping across organisations, deletes expired rows only",
     "login_candidate": "finds an enabled user by e-mail at sign-in, before any user is known",
     "my_organizations": "lists the organisations of the transaction's own user (the org picker)",
+    "purge_spent_credentials": "housekeeping: deletes credentials a day after they stopped working",
     "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
 }
 

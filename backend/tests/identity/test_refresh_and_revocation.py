@@ -154,3 +154,26 @@ async def test_token_endpoint_refuses_json_bodies(
 ) -> None:
     answer = await client.post("/oauth/token", json={"grant_type": "refresh_token", "refresh_token": "x"})
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+
+
+async def test_spent_credentials_are_purged_a_day_after_their_end_and_live_ones_stay(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, test_database: DatabaseUnderTest
+) -> None:
+    from keel.identity.tasks import purge_spent_credentials
+
+    old, current = await make_user(org_a), await make_user(org_a)
+    await tokens_for(client, old)
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as other_browser:
+        live = await tokens_for(other_browser, current)
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        for table in ("authorization_codes", "refresh_tokens", "login_sessions"):
+            conn.execute(
+                f"UPDATE keel.{table} SET expires_at = now() - interval '2 days' WHERE user_id = %s", [old.id]
+            )
+    removed = await purge_spent_credentials(timestamp=0)
+    assert removed == 3
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        for table in ("authorization_codes", "refresh_tokens", "login_sessions"):
+            left = conn.execute(f"SELECT user_id FROM keel.{table}").fetchall()
+            assert {r[0] for r in left} == {current.id}, table
+    assert (await refresh(client, live["refresh_token"])).status_code == 200
