@@ -18,6 +18,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from keel.access.permissions import permissions_markdown
 from keel.core.config import Settings, get_settings
 from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
 from keel.core.errors import Problem
@@ -282,6 +283,12 @@ def disable_user(email: str) -> None:
 def enable_user(email: str) -> None:
     """Let a disabled account sign in again (old sessions and tokens stay dead)."""
     _set_disabled(email, disabled=False)
+
+
+@app.command()
+def permissions() -> None:
+    """Print the role → permission matrix as Markdown (docs/security/permissions.md)."""
+    sys.stdout.write(permissions_markdown())
 
 
 @jobs_app.command("failed")

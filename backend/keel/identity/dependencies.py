@@ -134,20 +134,3 @@ async def idempotent(
 
 
 Idempotent = Annotated[None, Depends(idempotent)]
-
-
-async def org_admin(principal: CurrentPrincipal) -> Principal:
-    """An Org Admin, or an API key (an organisation-wide credential, see ADR 0005)."""
-    if principal.user_id is not None and "org_admin" not in principal.roles:
-        raise Problem(403, "Only an Org Admin may do this.")
-    return principal
-
-
-async def signed_in_user(principal: CurrentPrincipal) -> Principal:
-    if principal.user_id is None:
-        raise Problem(403, "This needs a user's access token, not an API key.")
-    return principal
-
-
-OrgAdmin = Annotated[Principal, Depends(org_admin)]
-SignedInUser = Annotated[Principal, Depends(signed_in_user)]

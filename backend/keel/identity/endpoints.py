@@ -1,21 +1,28 @@
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, status
 
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity import repository, service
-from keel.identity.dependencies import CurrentPrincipal, Idempotent
+from keel.identity.dependencies import Idempotent
 from keel.identity.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyOut
+from keel.identity.service import Principal
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=UnitOfWorkRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued)
 async def issue_api_key(
-    body: ApiKeyCreate, principal: CurrentPrincipal, _: Idempotent, uow: UoW
+    body: ApiKeyCreate,
+    principal: Annotated[Principal, allowed(Permission.API_KEYS_MANAGE)],
+    _: Idempotent,
+    uow: UoW,
 ) -> ApiKeyIssued:
     """Issue a new API key for the organisation. The secret is in this response only.
 
@@ -29,12 +36,16 @@ async def issue_api_key(
 
 
 @router.get("", response_model=Page[ApiKeyOut])
-async def list_api_keys(principal: CurrentPrincipal, uow: UoW, page: PageQuery) -> Page[ApiKeyOut]:
+async def list_api_keys(
+    principal: Annotated[Principal, allowed(Permission.API_KEYS_READ)], uow: UoW, page: PageQuery
+) -> Page[ApiKeyOut]:
     rows, next_cursor = await repository.list_api_keys(uow.session, page)
     return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
-async def revoke_api_key(key_id: UUID, principal: CurrentPrincipal, uow: UoW) -> ApiKeyOut:
+async def revoke_api_key(
+    key_id: UUID, principal: Annotated[Principal, allowed(Permission.API_KEYS_MANAGE)], uow: UoW
+) -> ApiKeyOut:
     """Revoke a key. Requests with it fail from the next one on."""
     return ApiKeyOut.model_validate(await service.revoke_api_key(uow, key_id))

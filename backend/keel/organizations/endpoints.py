@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
 from keel.core.errors import problem_doc
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import CurrentPrincipal
+from keel.identity.service import Principal
 from keel.organizations import service
 from keel.organizations.schemas import OrganizationOut, OrganizationPatch
 
@@ -13,7 +17,9 @@ router = APIRouter(prefix="/organization", tags=["organization"], route_class=Un
 
 
 @router.get("", response_model=OrganizationOut)
-async def get_organization(principal: CurrentPrincipal, uow: UoW, response: Response) -> OrganizationOut:
+async def get_organization(
+    principal: Annotated[Principal, allowed(Permission.ORGANIZATION_READ)], uow: UoW, response: Response
+) -> OrganizationOut:
     """The calling organisation's profile and settings. The ETag goes back in If-Match to update."""
     org = await service.get_own_organization(uow)
     response.headers["ETag"] = etag(org.version)
@@ -27,7 +33,7 @@ async def get_organization(principal: CurrentPrincipal, uow: UoW, response: Resp
 )
 async def update_organization(
     patch: OrganizationPatch,
-    principal: CurrentPrincipal,
+    principal: Annotated[Principal, allowed(Permission.ORGANIZATION_UPDATE)],
     uow: UoW,
     response: Response,
     if_match: IfMatch = None,

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
 from keel.core.pagination import Page, PageQuery, keyset_page
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent, OrgAdmin, SignedInUser
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
 from keel.models import Invitation
 from keel.users import service
 from keel.users.schemas import (
@@ -19,6 +23,10 @@ from keel.users.schemas import (
     ProfileUpdate,
 )
 
+MembersRead = Annotated[Principal, allowed(Permission.MEMBERS_READ)]
+MembersManage = Annotated[Principal, allowed(Permission.MEMBERS_MANAGE)]
+OwnProfile = Annotated[Principal, allowed(Permission.PROFILE_OWN)]
+
 invitations = APIRouter(prefix="/invitations", tags=["members"], route_class=UnitOfWorkRoute)
 members = APIRouter(prefix="/members", tags=["members"], route_class=UnitOfWorkRoute)
 me = APIRouter(prefix="/me", tags=["profile"], route_class=UnitOfWorkRoute)
@@ -26,7 +34,7 @@ me = APIRouter(prefix="/me", tags=["profile"], route_class=UnitOfWorkRoute)
 
 @invitations.post("", status_code=status.HTTP_201_CREATED, response_model=InvitationOut)
 async def invite_member(
-    body: InvitationCreate, principal: OrgAdmin, _: Idempotent, uow: UoW
+    body: InvitationCreate, principal: MembersManage, _: Idempotent, uow: UoW
 ) -> InvitationOut:
     """E-mail an invitation to join the organisation with a role. The link works once, for 7 days."""
     invitation = await service.invite(uow, body.email, body.role, invited_by=principal.actor)
@@ -34,7 +42,7 @@ async def invite_member(
 
 
 @invitations.get("", response_model=Page[InvitationOut])
-async def list_invitations(principal: OrgAdmin, uow: UoW, page: PageQuery) -> Page[InvitationOut]:
+async def list_invitations(principal: MembersRead, uow: UoW, page: PageQuery) -> Page[InvitationOut]:
     rows, next_cursor = await keyset_page(
         uow.session, select(Invitation), created_at=Invitation.created_at, row_id=Invitation.id, params=page
     )
@@ -42,44 +50,46 @@ async def list_invitations(principal: OrgAdmin, uow: UoW, page: PageQuery) -> Pa
 
 
 @invitations.delete("/{invitation_id}", response_model=InvitationOut)
-async def revoke_invitation(invitation_id: UUID, principal: OrgAdmin, uow: UoW) -> InvitationOut:
+async def revoke_invitation(invitation_id: UUID, principal: MembersManage, uow: UoW) -> InvitationOut:
     """Withdraw an invitation; its link stops working."""
     return InvitationOut.model_validate(await service.revoke_invitation(uow, invitation_id))
 
 
 @members.get("", response_model=list[MemberOut])
-async def list_members(principal: OrgAdmin, uow: UoW) -> list[MemberOut]:
+async def list_members(principal: MembersRead, uow: UoW) -> list[MemberOut]:
     return await service.list_members(uow)
 
 
 @members.patch("/{user_id}", response_model=MemberOut)
-async def change_member_role(user_id: UUID, body: MemberUpdate, principal: OrgAdmin, uow: UoW) -> MemberOut:
+async def change_member_role(
+    user_id: UUID, body: MemberUpdate, principal: MembersManage, uow: UoW
+) -> MemberOut:
     """Change a member's role. Their current access tokens stop working; the next refresh carries it."""
     return await service.change_role(uow, user_id, body.role)
 
 
 @members.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_member(user_id: UUID, principal: OrgAdmin, uow: UoW) -> Response:
+async def remove_member(user_id: UUID, principal: MembersManage, uow: UoW) -> Response:
     """Remove a member: their tokens for this organisation stop working at once."""
     await service.remove_member(uow, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @members.post("/{user_id}/mfa-reset", status_code=status.HTTP_204_NO_CONTENT)
-async def reset_member_mfa(user_id: UUID, principal: OrgAdmin, uow: UoW) -> Response:
+async def reset_member_mfa(user_id: UUID, principal: MembersManage, uow: UoW) -> Response:
     """Clear a member's second factor (lost phone): they must enrol again at their next sign-in."""
     await service.reset_member_mfa(uow, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @me.get("", response_model=ProfileOut)
-async def get_profile(principal: SignedInUser, uow: UoW) -> ProfileOut:
+async def get_profile(principal: OwnProfile, uow: UoW) -> ProfileOut:
     assert principal.user_id is not None
     return ProfileOut.model_validate(await service.profile(uow, principal.user_id))
 
 
 @me.patch("", response_model=ProfileOut)
-async def update_profile(body: ProfileUpdate, principal: SignedInUser, uow: UoW) -> ProfileOut:
+async def update_profile(body: ProfileUpdate, principal: OwnProfile, uow: UoW) -> ProfileOut:
     """Change your name, locale or time zone."""
     assert principal.user_id is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)

@@ -1,0 +1,34 @@
+"""One dependency declares and checks the permission of every API route: `allowed(Permission.X)`.
+
+The permissions come from the caller's roles in the token (or the API key's fixed set); checking them
+reads no database. A test walks every `/api/v1` route and fails on one without exactly one of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends
+
+from keel.access.permissions import API_KEY_PERMISSIONS, Permission, permissions_of
+from keel.core.errors import Problem
+from keel.identity.dependencies import CurrentPrincipal
+from keel.identity.service import Principal
+
+
+class Authorization:
+    """The dependency object; `permission` is what the route-walking test reads."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+        granted = API_KEY_PERMISSIONS if principal.user_id is None else permissions_of(principal.roles)
+        if self.permission not in granted:
+            raise Problem(403, f"Your role does not allow this ({self.permission.value}).")
+        return principal
+
+
+def allowed(permission: Permission) -> Any:
+    """`principal: Annotated[Principal, allowed(Permission.X)]`: the caller, once they hold `permission`."""
+    return Depends(Authorization(permission))

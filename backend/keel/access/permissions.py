@@ -1,0 +1,89 @@
+"""The permission catalogue and the role → permission matrix: defined here once.
+
+`docs/security/permissions.md` is generated from this module (`keel permissions`) and a test fails when
+the two differ. Later domains add their permissions here and grant them in `ROLE_PERMISSIONS`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    ORGANIZATION_READ = "organization:read"
+    ORGANIZATION_UPDATE = "organization:update"
+    MEMBERS_READ = "members:read"
+    MEMBERS_MANAGE = "members:manage"
+    API_KEYS_READ = "api_keys:read"
+    API_KEYS_MANAGE = "api_keys:manage"
+    AUDIT_READ = "audit:read"
+    PROFILE_OWN = "profile:own"
+
+
+DESCRIPTIONS: dict[Permission, str] = {
+    Permission.ORGANIZATION_READ: "Read the organisation's profile and settings",
+    Permission.ORGANIZATION_UPDATE: "Change the organisation's profile and settings (MFA requirement too)",
+    Permission.MEMBERS_READ: "List members and their roles",
+    Permission.MEMBERS_MANAGE: "Invite, remove and change members, reset a member's MFA",
+    Permission.API_KEYS_READ: "List the organisation's API keys (never their secrets)",
+    Permission.API_KEYS_MANAGE: "Issue and revoke API keys",
+    Permission.AUDIT_READ: "Read the audit trail",
+    Permission.PROFILE_OWN: "Read and change one's own profile",
+}
+
+ROLES: dict[str, str] = {
+    "org_admin": "Org Admin",
+    "manager": "Manager",
+    "sales_rep": "Sales Rep",
+    "finance": "Finance",
+    "support": "Support",
+}
+
+_EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "org_admin": frozenset(Permission),
+    "manager": _EVERYONE | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
+    "sales_rep": _EVERYONE,
+    "finance": _EVERYONE | {Permission.AUDIT_READ},
+    "support": _EVERYONE,
+}
+
+# An API key acts for its whole organisation (ADR 0005): what an Org Admin may do, except what only a
+# person has (a profile).
+API_KEY_PERMISSIONS: frozenset[Permission] = frozenset(Permission) - {Permission.PROFILE_OWN}
+
+
+def permissions_of(roles: tuple[str, ...]) -> frozenset[Permission]:
+    granted: frozenset[Permission] = frozenset()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return granted
+
+
+def permissions_markdown() -> str:
+    """The matrix as the Markdown page `docs/security/permissions.md`."""
+    header = "| Permission | What it allows | " + " | ".join(ROLES.values()) + " | API key |"
+    rule = "| --- | --- | " + " | ".join("---" for _ in ROLES) + " | --- |"
+    rows = []
+    for permission in Permission:
+        marks = ["✓" if permission in ROLE_PERMISSIONS[role] else "" for role in ROLES]
+        api_key = "✓" if permission in API_KEY_PERMISSIONS else ""
+        rows.append(
+            f"| `{permission.value}` | {DESCRIPTIONS[permission]} | " + " | ".join(marks) + f" | {api_key} |"
+        )
+    return "\n".join(
+        [
+            "# Permissions",
+            "",
+            "Generated from `backend/keel/access/permissions.py` by",
+            "`keel permissions > docs/security/permissions.md`; a test fails when this page and the code",
+            "differ. Super Admins run the platform through the audited `keel` commands and hold no",
+            "permission on any organisation's data.",
+            "",
+            header,
+            rule,
+            *rows,
+            "",
+        ]
+    )
