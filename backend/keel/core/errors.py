@@ -52,6 +52,7 @@ def problem_doc(description: str) -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: problem_doc("Malformed request"),
     401: problem_doc("Missing or invalid credentials"),
+    403: problem_doc("The role lacks the permission"),
     404: problem_doc("Not found"),
     413: problem_doc("Body too large"),
     415: problem_doc("Body is not JSON"),
