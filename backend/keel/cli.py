@@ -19,14 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from keel.access.permissions import permissions_markdown
+from keel.audit.service import ChainBreak, verify_chain
 from keel.core.config import Settings, get_settings
-from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url
+from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url, runtime_database
 from keel.core.errors import Problem
 from keel.core.jobs import open_job_app, watch_stalled_jobs
 from keel.core.keyring import get_key_ring
 from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
 from keel.core.platform import platform_unit_of_work
+from keel.core.uow import job_unit_of_work
 from keel.demo import DemoSeed, save_demo, seed_demo
 from keel.identity.accounts import set_disabled
 from keel.identity.signing_keys import rotate_signing_key
@@ -44,6 +46,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 users_app = typer.Typer(help="Platform actions on user accounts (audited).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="The organisations' audit trails.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -289,6 +293,35 @@ def enable_user(email: str) -> None:
 def permissions() -> None:
     """Print the role → permission matrix as Markdown (docs/security/permissions.md)."""
     sys.stdout.write(permissions_markdown())
+
+
+@audit_app.command("verify")
+def verify_audit(org: Annotated[str | None, typer.Option(help="one organisation's slug")] = None) -> None:
+    """Recompute every organisation's audit hash chain; name each altered, missing or reordered row."""
+    configure_logging(get_settings())
+
+    async def run() -> list[tuple[str, int, list[ChainBreak]]]:
+        async with platform_unit_of_work(_operator()) as uow:
+            orgs = [o for o in await organizations.list_organizations(uow) if org in (None, o.slug)]
+        results = []
+        for each in orgs:
+            async with job_unit_of_work(runtime_database(), each.id) as uow:
+                checked, breaks = await verify_chain(uow)
+            results.append((each.slug, checked, breaks))
+        return results
+
+    results = asyncio.run(run())
+    if not results:
+        console.print(f"[red]no organisation[/] {org!r}")
+        raise typer.Exit(1)
+    broken = False
+    for slug, checked, breaks in results:
+        console.print(f"{slug}: {checked} rows, {'[red]BROKEN[/]' if breaks else 'intact'}")
+        for item in breaks:
+            broken = True
+            console.print(f"  row {item.seq} ({item.event_id}): {item.problem}")
+    if broken:
+        raise typer.Exit(1)
 
 
 @jobs_app.command("failed")

@@ -6,6 +6,7 @@ else the embedded one. Each test run gets a fresh database; each test starts fro
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -39,6 +41,7 @@ from keel.identity.signing_keys import key_cache
 from keel.main import create_app
 from keel.organizations.flows import onboard_organization
 
+BACKEND_DIR = Path(__file__).resolve().parents[1]
 PUBLIC_URL = "https://keel.test"  # the issuer; clients talk to the app as this origin
 
 
@@ -254,3 +257,37 @@ async def deliver_mail(test_database: DatabaseUnderTest) -> None:
     """Run the mail jobs that are waiting (a real worker, until the queue is empty)."""
     async with open_job_app(test_database.role_conninfo("keel_app")) as job_app:
         await job_app.run_worker_async(queues=[mail.QUEUE], wait=False, install_signal_handlers=False)
+
+
+def keel_env(test_database: Any, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database.admin_conninfo(),
+        "KEEL_ENV": "test",
+        "COLUMNS": "250",  # rich tables must not wrap or elide cells
+        "NO_COLOR": "1",
+        **extra,
+    }
+
+
+async def keel_cli(test_database: Any, *args: str) -> tuple[int, str]:
+    """`uv run keel ARGS` as an operator would type it; returns (exit code, stdout + stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        "uv",
+        "run",
+        "--no-sync",
+        "keel",
+        *args,
+        cwd=BACKEND_DIR,
+        env=keel_env(test_database),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, output.decode(errors="replace")

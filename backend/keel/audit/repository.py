@@ -22,6 +22,8 @@ async def list_events(
     stmt = select(AuditEvent).options(
         load_only(
             AuditEvent.id,
+            AuditEvent.seq,
+            AuditEvent.hash,
             AuditEvent.created_at,
             AuditEvent.actor,
             AuditEvent.action,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import text
 
 from keel.core.uow import UnitOfWork
 from keel.models import AuditEvent
@@ -49,3 +52,37 @@ async def record_event(
     uow.session.add(event)
     await uow.session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    event_id: str
+    problem: str  # "altered", "missing before this row", "out of order"
+
+
+# Each row's hash recomputed from its content, and its link to the row before it.
+_VERIFY = text(
+    """
+    SELECT seq, id::text AS id, hash = keel.audit_digest(e) AS intact,
+           prev_hash = coalesce(lag(hash) OVER w, decode(repeat('00', 32), 'hex')) AS linked,
+           seq = coalesce(lag(seq) OVER w, 0) + 1 AS consecutive
+    FROM keel.audit_events e
+    WINDOW w AS (ORDER BY seq)
+    ORDER BY seq
+    """
+)
+
+
+async def verify_chain(uow: UnitOfWork) -> tuple[int, list[ChainBreak]]:
+    """Check the organisation's whole chain: (rows checked, every place it is broken)."""
+    rows = (await uow.session.execute(_VERIFY)).all()
+    breaks = []
+    for row in rows:
+        if not row.intact:
+            breaks.append(ChainBreak(row.seq, row.id, "altered"))
+        elif not row.consecutive:
+            breaks.append(ChainBreak(row.seq, row.id, "rows missing before this one"))
+        elif not row.linked:
+            breaks.append(ChainBreak(row.seq, row.id, "out of order or re-linked"))
+    return len(rows), breaks

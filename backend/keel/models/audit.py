@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import BigInteger, FetchedValue, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,7 +15,10 @@ class AuditEvent(TenantMixin, Base):
     """Who did what inside one organisation. Written in the transaction of the change it records."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_org_id_created_at_id", "org_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_org_id_created_at_id", "org_id", "created_at", "id"),
+        UniqueConstraint("org_id", "seq"),
+    )
 
     id: Mapped[UUID] = uuid_pk()
     created_at: Mapped[datetime] = created_at_column()
@@ -28,6 +31,10 @@ class AuditEvent(TenantMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Set by the database (trigger keel.audit_chain): place in the organisation's chain and its hashes.
+    seq: Mapped[int] = mapped_column(BigInteger, FetchedValue(), nullable=False)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)
 
 
 class PlatformAuditEvent(Base):

@@ -8,7 +8,6 @@ as the `keel_app` role), or `keel worker` subprocesses where the process boundar
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +29,7 @@ from keel.core.maintenance import purge_idempotency_keys
 from keel.core.uow import job_unit_of_work
 from keel.models import AuditEvent
 from tests import job_tasks
+from tests.conftest import keel_cli, keel_env
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -136,40 +136,6 @@ async def in_process_worker(test_database: Any) -> AsyncIterator[None]:
             worker.cancel()
             with suppress(asyncio.CancelledError):
                 await asyncio.wait_for(worker, timeout=15)
-
-
-def keel_env(test_database: Any, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": test_database.admin_conninfo(),
-        "KEEL_ENV": "test",
-        "COLUMNS": "250",  # rich tables must not wrap or elide cells
-        "NO_COLOR": "1",
-        **extra,
-    }
-
-
-async def keel_cli(test_database: Any, *args: str) -> tuple[int, str]:
-    """`uv run keel ARGS` as an operator would type it; returns (exit code, stdout + stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        "uv",
-        "run",
-        "--no-sync",
-        "keel",
-        *args,
-        cwd=BACKEND_DIR,
-        env=keel_env(test_database),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, output.decode(errors="replace")
 
 
 def table_rows(output: str) -> list[list[str]]:
