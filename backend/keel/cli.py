@@ -250,6 +250,23 @@ def list_orgs() -> None:
     console.print(table)
 
 
+@orgs_app.command("lift-allowlist")
+def lift_allowlist(slug: str) -> None:
+    """Recovery: let an organisation's API and sign-in accept every address again (audited)."""
+    configure_logging(get_settings())
+
+    async def run() -> None:
+        async with platform_unit_of_work(_operator()) as uow:
+            await organizations.lift_ip_allowlist(uow, slug)
+
+    try:
+        asyncio.run(run())
+    except Problem as problem:
+        console.print(f"[red]{problem.title}[/]: {problem.detail}")
+        raise typer.Exit(1) from problem
+    console.print(f"{slug}: IP allowlist lifted")
+
+
 @keys_app.command("rotate")
 def rotate_keys() -> None:
     """Sign new access tokens with a fresh key; the old one verifies until its tokens expire."""

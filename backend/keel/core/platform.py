@@ -51,3 +51,4 @@ async def platform_unit_of_work(
             await session.rollback()
             raise
         await session.commit()
+        await uow.run_after_commit()

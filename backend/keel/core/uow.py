@@ -40,6 +40,7 @@ class UnitOfWork:
         # What an Idempotency-Key replay returns, when it must differ from the response (secrets).
         self.replay_body: bytes | None = None
         self._before_commit: list[SuccessHook] = []
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
         # Set for security records that must outlive the refusal they cause (e.g. token reuse).
         self.commit_despite_error = False
 
@@ -67,10 +68,23 @@ class UnitOfWork:
         """Run `hook(response)` inside the transaction, after the handler succeeded."""
         self._before_commit.append(hook)
 
+    def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook()` once the transaction has committed (e.g. to publish what it changed to caches).
+        A failing hook is logged: the change itself is already durable."""
+        self._after_commit.append(hook)
+
     async def finish(self, response: Response) -> None:
         for hook in self._before_commit:
             await hook(response)
         await self.session.commit()
+        await self.run_after_commit()
+
+    async def run_after_commit(self) -> None:
+        for hook in self._after_commit:
+            try:
+                await hook()
+            except Exception:
+                structlog.get_logger("keel.uow").exception("after_commit_hook_failed")
 
 
 class ReplayResponse(Exception):
@@ -149,3 +163,4 @@ async def job_unit_of_work(db: Database, org_id: UUID | None) -> AsyncIterator[U
             await session.rollback()
             raise
         await session.commit()
+        await uow.run_after_commit()

@@ -24,6 +24,7 @@ from keel.identity.revocation import is_revoked
 from keel.identity.service import SECRET_PREFIX, Principal, authenticate
 from keel.identity.signing_keys import key_cache
 from keel.identity.tokens import InvalidAccessToken, validate_access_token
+from keel.organizations.network_policy import require_permitted_network
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
 
@@ -111,6 +112,7 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
     else:
         principal = await _user_principal(request, uow, scheme, credentials)
     await get_rate_limiter().hit(f"org:{principal.org_id}")
+    await require_permitted_network(uow, principal.org_id, uow.client_ip)
     return principal
 
 

@@ -31,6 +31,7 @@ from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof
 from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
+from keel.organizations.network_policy import allowlist, permits
 
 router = APIRouter(prefix="/oauth", route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -167,6 +168,8 @@ async def token(request: Request, uow: UoW) -> Response:
     server = KeelAuthorizationServer(ctx)
     oauth_request = KeelRequest("POST", settings.issuer + "/oauth/token", request.headers, values)
     result: OAuthResponse = await _run(uow, ctx, lambda: server.create_token_response(oauth_request))
+    if result.status == 200 and ctx.org_id and not permits(await allowlist(uow, ctx.org_id), uow.client_ip):
+        return _oauth_error(403, "access_denied", "The organisation does not allow this network address.")
     await _settle(uow, ctx)
     if result.status >= 400:
         await throttle.failed(state, "token", guessed, _client_address(uow))
@@ -296,6 +299,14 @@ async def authorize(request: Request, uow: UoW) -> Response:
     owner = None
     if client.row.first_party or decision == "allow":
         await uow.enter_tenant(chosen.org_id, user_id=session.user.id, actor=f"user:{session.user.id}")
+        if not permits(await allowlist(uow, chosen.org_id), uow.client_ip):
+            return render(
+                request,
+                "message.html",
+                status=403,
+                title="Not from this network",
+                message=f"{chosen.name} allows sign-in only from its own networks.",
+            )
         owner = _owner(session, chosen)
     result = await _run(
         uow, ctx, lambda: server.create_authorization_response(oauth_request, grant_user=owner, grant=grant)

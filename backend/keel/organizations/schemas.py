@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import ip_network
 from typing import Annotated
 from uuid import UUID
 from zoneinfo import available_timezones
@@ -16,6 +17,14 @@ def _known_timezone(value: str) -> str:
     return value
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ip_network(value.strip(), strict=False))
+    except ValueError as exc:
+        raise ValueError("not an IP address or CIDR range, e.g. 203.0.113.0/24") from exc
+
+
+Network = Annotated[str, Field(max_length=50), AfterValidator(_network)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="BCP 47, e.g. en-GB")]
@@ -33,6 +42,7 @@ class OrganizationSettings(BaseModel):
     locale: Locale = "en-GB"
     fiscal_year_start_month: Month = 1
     mfa_required: bool = False  # members must use a second factor to get tokens for this organisation
+    ip_allowlist: list[Network] = Field(default_factory=list, max_length=100)  # empty: from anywhere
 
 
 class OrganizationSettingsPatch(BaseModel):
@@ -43,6 +53,9 @@ class OrganizationSettingsPatch(BaseModel):
     locale: Locale | None = None
     fiscal_year_start_month: Month | None = None
     mfa_required: bool | None = None
+    ip_allowlist: list[Network] | None = Field(
+        default=None, max_length=100, description="Networks the API and sign-in accept; [] lifts the limit"
+    )
 
 
 class OrganizationPatch(BaseModel):

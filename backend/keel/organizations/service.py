@@ -15,7 +15,7 @@ from keel.core.etag import stale
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
 from keel.models import Organization
-from keel.organizations import repository
+from keel.organizations import network_policy, repository
 from keel.organizations.schemas import OrganizationCreate, OrganizationPatch, OrganizationSettings
 
 
@@ -44,6 +44,12 @@ async def update_organization(
     if patch.settings is not None:
         merged = OrganizationSettings.model_validate(org.settings).model_dump()
         merged.update(patch.settings.model_dump(exclude_none=True))
+        if not network_policy.permits(merged["ip_allowlist"], uow.client_ip):
+            raise Problem(
+                409,
+                f"The allowlist must include the address you are using now ({uow.client_ip}), "
+                "or you would lock yourself out.",
+            )
         org.settings = merged
     old, new = changed_fields(before, _snapshot(org))
     if new:
@@ -52,6 +58,21 @@ async def update_organization(
         await record_event(
             uow, "organization.updated", entity_type="organization", entity_id=org.id, before=old, after=new
         )
+        networks = list(org.settings.get("ip_allowlist", []))
+        uow.after_commit(lambda: network_policy.publish(org.id, networks))
+    return org
+
+
+async def lift_ip_allowlist(uow: PlatformUnitOfWork, slug: str) -> Organization:
+    """Recovery by a Super Admin: the organisation accepts every address again (audited)."""
+    org = next((o for o in await repository.list_all(uow.session) if o.slug == slug), None)
+    if org is None:
+        raise Problem(404, f"No organisation {slug!r}.")
+    lifted = org.settings.get("ip_allowlist", [])
+    org.settings = {**org.settings, "ip_allowlist": []}
+    org.version += 1
+    uow.record_platform_action("organization.ip_allowlist_lifted", org_id=org.id, detail={"removed": lifted})
+    uow.after_commit(lambda: network_policy.publish(org.id, []))
     return org
 
 

@@ -71,6 +71,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "locale": "en-GB",
         "fiscal_year_start_month": 1,
         "mfa_required": False,
+        "ip_allowlist": [],
     }
 
 
@@ -195,6 +196,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "locale": "de-DE",
         "fiscal_year_start_month": 12,
         "mfa_required": False,
+        "ip_allowlist": [],
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected
