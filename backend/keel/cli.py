@@ -267,6 +267,23 @@ def lift_allowlist(slug: str) -> None:
     console.print(f"{slug}: IP allowlist lifted")
 
 
+@orgs_app.command("plan")
+def set_org_plan(slug: str, plan: str) -> None:
+    """Move an organisation to another plan; its rate limit follows (audited)."""
+    configure_logging(get_settings())
+
+    async def run() -> None:
+        async with platform_unit_of_work(_operator()) as uow:
+            await organizations.set_plan(uow, slug, plan)
+
+    try:
+        asyncio.run(run())
+    except Problem as problem:
+        console.print(f"[red]{problem.title}[/]: {problem.detail}")
+        raise typer.Exit(1) from problem
+    console.print(f"{slug}: plan {plan}")
+
+
 @keys_app.command("rotate")
 def rotate_keys() -> None:
     """Sign new access tokens with a fresh key; the old one verifies until its tokens expire."""

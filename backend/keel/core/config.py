@@ -46,7 +46,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    rate_limit: str = "1200/minute"
+    rate_limit: str = "1200/minute"  # per organisation, when its plan has no limit of its own
+    # Per organisation, by plan (`keel orgs plan SLUG PLAN`), e.g. {"standard": "1200/minute"}.
+    plan_rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {"standard": "1200/minute", "enterprise": "6000/minute"}
+    )
+    rate_limit_user: str = "600/minute"  # per user, across their clients
+    # Per client address, on what attackers hammer: sign-in and reset forms, and the token endpoint.
+    rate_limit_sign_in: str = "30/minute"
+    rate_limit_token: str = "120/minute"  # noqa: S105 - a limit, not a secret
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
     worker_concurrency: int = Field(default=4, ge=1, le=64)

@@ -43,6 +43,12 @@ class RateLimiter:
         )
 
 
+@lru_cache(maxsize=64)
+def limit(text: str) -> RateLimitItem:
+    """A limit such as "30/minute", parsed once."""
+    return parse(text)
+
+
 def redis_storage(url: str) -> RedisStorage:
     """Window counters in Redis (redis-py client), shared by every API process."""
     return RedisStorage(url if url.startswith("async+") else "async+" + url, implementation="redispy")

@@ -21,7 +21,15 @@ from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import passwords, throttle
 from keel.identity.accounts import issue_user_link, normalise_email, open_user_link
-from keel.identity.browser import client_address, csrf_valid, form_fields, render, see_other, start_session
+from keel.identity.browser import (
+    client_address,
+    csrf_valid,
+    form_fields,
+    render,
+    see_other,
+    sign_in_rate_limited,
+    start_session,
+)
 from keel.identity.revocation import mark_revoked, subject_key
 from keel.users.service import accept_invitation, has_account, open_invitation
 
@@ -46,6 +54,8 @@ async def invitation_page(request: Request, uow: UoW, token: str = "") -> Respon
 async def accept_invitation_page(request: Request, uow: UoW) -> Response:
     form = await form_fields(request)
     token = form.get("token", "")
+    if limited := await sign_in_rate_limited(request, "message.html", title="Too many attempts", message=""):
+        return limited
     if not csrf_valid(request, form.get("csrf")):
         return render(
             request, "message.html", status=403, title="This form expired", message="Open the link again."
@@ -89,6 +99,8 @@ async def forgot_password_page(request: Request) -> Response:
 @router.post("/password/forgot")
 async def forgot_password(request: Request, uow: UoW) -> Response:
     form = await form_fields(request)
+    if limited := await sign_in_rate_limited(request, "password_forgot.html"):
+        return limited
     if not csrf_valid(request, form.get("csrf")):
         return render(
             request, "password_forgot.html", status=403, error="This form expired. Please try again."
@@ -146,6 +158,8 @@ def _expired_link(request: Request) -> Response:
 async def reset_password(request: Request, uow: UoW) -> Response:
     form = await form_fields(request)
     token = form.get("token", "")
+    if limited := await sign_in_rate_limited(request, "password_reset.html", token=token):
+        return limited
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "password_reset.html", status=403, error="This form expired.", token=token)
     found = await open_user_link(uow, token, "reset_password")

@@ -23,7 +23,9 @@ from sqlalchemy import select
 
 from keel.core.config import get_settings
 from keel.core.db import set_tenant_context
+from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
+from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork
 from keel.identity import opaque
 from keel.models import LoginSession, User
@@ -166,6 +168,19 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def sign_in_rate_limited(request: Request, template: str, **context: Any) -> HTMLResponse | None:
+    """The page again with 429 when this address has posted too many sign-in forms; else None."""
+    try:
+        await get_rate_limiter().hit(
+            f"sign-in:{client_address(request)}", limit(get_settings().rate_limit_sign_in)
+        )
+    except Problem as refused:
+        page = render(request, template, status=429, error=refused.detail, **context)
+        page.headers["Retry-After"] = refused.headers.get("Retry-After", "60")
+        return page
+    return None
 
 
 def see_other(location: str) -> RedirectResponse:

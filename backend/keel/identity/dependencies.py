@@ -17,14 +17,14 @@ from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.idempotency import claim_idempotency_key
 from keel.core.keyring import get_key_ring
-from keel.core.ratelimit import get_rate_limiter
+from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork, UoW
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.revocation import is_revoked
 from keel.identity.service import SECRET_PREFIX, Principal, authenticate
 from keel.identity.signing_keys import key_cache
 from keel.identity.tokens import InvalidAccessToken, validate_access_token
-from keel.organizations.network_policy import require_permitted_network
+from keel.organizations.policy import require_permitted_network
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
 
@@ -111,8 +111,14 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
             raise _unauthorized("The API key is not valid or was revoked.")
     else:
         principal = await _user_principal(request, uow, scheme, credentials)
-    await get_rate_limiter().hit(f"org:{principal.org_id}")
-    await require_permitted_network(uow, principal.org_id, uow.client_ip)
+    policy = await require_permitted_network(uow, principal.org_id, uow.client_ip)
+    settings = get_settings()
+    limiter = get_rate_limiter()
+    await limiter.hit(
+        f"org:{principal.org_id}", limit(settings.plan_rate_limits.get(policy.plan, settings.rate_limit))
+    )
+    if principal.user_id is not None:
+        await limiter.hit(f"user:{principal.user_id}", limit(settings.rate_limit_user))
     return principal
 
 

@@ -31,6 +31,7 @@ from keel.identity.browser import (
     render,
     safe_next,
     see_other,
+    sign_in_rate_limited,
     start_session,
 )
 from keel.models import LoginSession
@@ -52,6 +53,8 @@ async def login(request: Request, uow: UoW) -> Response:
     form = await form_fields(request)
     next_page = safe_next(form.get("next"))
     email = form.get("email", "")[:254]
+    if limited := await sign_in_rate_limited(request, "login.html", next=next_page, email=email):
+        return limited
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "login.html", status=403, error=EXPIRED_FORM, next=next_page, email=email)
     state, address = get_shared_state(), client_address(request)
@@ -104,6 +107,8 @@ async def verify_mfa(request: Request, uow: UoW) -> Response:
     session = await _signed_in(request, uow, partial=True)
     if session is None:
         return see_other("/login?" + _next_query(next_page))
+    if limited := await sign_in_rate_limited(request, "mfa.html", next=next_page):
+        return limited
     if not csrf_valid(request, form.get("csrf")):
         return render(request, "mfa.html", status=403, error=EXPIRED_FORM, next=next_page)
     state, address, account = get_shared_state(), client_address(request), str(session.user.id)

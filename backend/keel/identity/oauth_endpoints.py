@@ -22,6 +22,7 @@ from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
+from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import throttle
 from keel.identity.accounts import OrganizationChoice, my_organizations
@@ -31,7 +32,7 @@ from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof
 from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
-from keel.organizations.network_policy import allowlist, permits
+from keel.organizations.policy import allowlist, permits
 
 router = APIRouter(prefix="/oauth", route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -134,6 +135,13 @@ async def token(request: Request, uow: UoW) -> Response:
         return _oauth_error(400, "invalid_request", "Send the request as application/x-www-form-urlencoded.")
     settings = get_settings()
     state = get_shared_state()
+    try:
+        await get_rate_limiter().hit(f"token:{_client_address(uow)}", limit(settings.rate_limit_token))
+    except Problem as refused:
+        retry = refused.headers.get("Retry-After", "60")
+        return _oauth_error(
+            429, "slow_down", "Too many token requests from this address.", **{"Retry-After": retry}
+        )
     # Only a client secret can be guessed here (codes and refresh tokens are 256-bit): throttle per
     # confidential client and per address, never per public client, which all its users share.
     guessed, secret = _client_credentials(request, values)

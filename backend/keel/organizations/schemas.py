@@ -43,6 +43,7 @@ class OrganizationSettings(BaseModel):
     fiscal_year_start_month: Month = 1
     mfa_required: bool = False  # members must use a second factor to get tokens for this organisation
     ip_allowlist: list[Network] = Field(default_factory=list, max_length=100)  # empty: from anywhere
+    plan: str = "standard"  # set by the platform (`keel orgs plan`), not by the organisation
 
 
 class OrganizationSettingsPatch(BaseModel):

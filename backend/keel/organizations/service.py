@@ -10,12 +10,14 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from keel.audit.service import changed_fields, record_event
+from keel.core.config import get_settings
 from keel.core.errors import Problem, validation_problem
 from keel.core.etag import stale
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
 from keel.models import Organization
-from keel.organizations import network_policy, repository
+from keel.organizations import policy as org_policies
+from keel.organizations import repository
 from keel.organizations.schemas import OrganizationCreate, OrganizationPatch, OrganizationSettings
 
 
@@ -44,7 +46,7 @@ async def update_organization(
     if patch.settings is not None:
         merged = OrganizationSettings.model_validate(org.settings).model_dump()
         merged.update(patch.settings.model_dump(exclude_none=True))
-        if not network_policy.permits(merged["ip_allowlist"], uow.client_ip):
+        if not org_policies.permits(merged["ip_allowlist"], uow.client_ip):
             raise Problem(
                 409,
                 f"The allowlist must include the address you are using now ({uow.client_ip}), "
@@ -58,21 +60,43 @@ async def update_organization(
         await record_event(
             uow, "organization.updated", entity_type="organization", entity_id=org.id, before=old, after=new
         )
-        networks = list(org.settings.get("ip_allowlist", []))
-        uow.after_commit(lambda: network_policy.publish(org.id, networks))
+        policy = org_policies.policy_of(org.settings)
+        uow.after_commit(lambda: org_policies.publish(org.id, policy))
     return org
 
 
 async def lift_ip_allowlist(uow: PlatformUnitOfWork, slug: str) -> Organization:
     """Recovery by a Super Admin: the organisation accepts every address again (audited)."""
-    org = next((o for o in await repository.list_all(uow.session) if o.slug == slug), None)
-    if org is None:
-        raise Problem(404, f"No organisation {slug!r}.")
+    org = await _by_slug(uow, slug)
     lifted = org.settings.get("ip_allowlist", [])
     org.settings = {**org.settings, "ip_allowlist": []}
     org.version += 1
     uow.record_platform_action("organization.ip_allowlist_lifted", org_id=org.id, detail={"removed": lifted})
-    uow.after_commit(lambda: network_policy.publish(org.id, []))
+    policy = org_policies.policy_of(org.settings)
+    uow.after_commit(lambda: org_policies.publish(org.id, policy))
+    return org
+
+
+async def set_plan(uow: PlatformUnitOfWork, slug: str, plan: str) -> Organization:
+    """The platform moves an organisation to another plan (its rate limit follows at once)."""
+    if plan not in get_settings().plan_rate_limits:
+        raise Problem(422, f"Unknown plan {plan!r}: one of {', '.join(get_settings().plan_rate_limits)}.")
+    org = await _by_slug(uow, slug)
+    before = org.settings.get("plan", org_policies.DEFAULT_PLAN)
+    org.settings = {**org.settings, "plan": plan}
+    org.version += 1
+    uow.record_platform_action(
+        "organization.plan_changed", org_id=org.id, detail={"from": before, "to": plan}
+    )
+    policy = org_policies.policy_of(org.settings)
+    uow.after_commit(lambda: org_policies.publish(org.id, policy))
+    return org
+
+
+async def _by_slug(uow: PlatformUnitOfWork, slug: str) -> Organization:
+    org = next((o for o in await repository.list_all(uow.session) if o.slug == slug), None)
+    if org is None:
+        raise Problem(404, f"No organisation {slug!r}.")
     return org
 
 

@@ -14,12 +14,9 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
-from limits.aio.storage import MemoryStorage
 
-import keel.identity.dependencies
-from keel.core import ratelimit
+from keel.core.config import get_settings
 from keel.core.platform import platform_unit_of_work
-from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
 from keel.organizations.service import create_organization
 from tests.conftest import Org
@@ -460,9 +457,7 @@ async def test_too_many_requests_are_refused_with_429_retry_after_and_ratelimit_
     test_database: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ratelimit.get_rate_limiter.cache_clear()
-    limiter = RateLimiter(MemoryStorage(), "3/minute")
-    monkeypatch.setattr(keel.identity.dependencies, "get_rate_limiter", lambda: limiter)
+    monkeypatch.setattr(get_settings(), "plan_rate_limits", {"standard": "3/minute"})
     for _ in range(3):
         assert (await client.get(ORG, headers=org_a.headers)).status_code == 200
     before = await snapshot(test_database, org_a.id)

@@ -100,5 +100,5 @@ async def test_a_super_admin_lifts_the_list_for_recovery_and_it_is_audited(
     async with from_address(app, "198.51.100.7") as elsewhere:
         # The CLI ran in its own process. With Redis it updates the shared copy; here (no Redis) this
         # process's copy must expire first: remove it, and the database answers.
-        await get_shared_state().delete(f"org:ip-allowlist:{org_a.id}")
+        await get_shared_state().delete(f"org:policy:{org_a.id}")
         assert (await elsewhere.get(ORG, headers=org_a.headers)).status_code == 200

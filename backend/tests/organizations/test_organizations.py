@@ -72,6 +72,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "fiscal_year_start_month": 1,
         "mfa_required": False,
         "ip_allowlist": [],
+        "plan": "standard",
     }
 
 
@@ -197,6 +198,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "fiscal_year_start_month": 12,
         "mfa_required": False,
         "ip_allowlist": [],
+        "plan": "standard",
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected
