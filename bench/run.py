@@ -485,6 +485,7 @@ class ApiProcess:
             "KEEL_ENV": "prod",
             "KEEL_LOG_LEVEL": "WARNING",
             "KEEL_RATE_LIMIT": "100000000/minute",
+            "KEEL_PLAN_RATE_LIMITS": '{"standard": "100000000/minute"}',
             "KEEL_API_WORKERS": str(workers),
             "KEEL_DB_POOL_SIZE": str(pool_size),
             "KEEL_DB_MAX_OVERFLOW": str(max_overflow),
