@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -27,7 +28,7 @@ from keel.core.jobs import open_job_app, watch_stalled_jobs
 from keel.core.keyring import get_key_ring
 from keel.core.logging import configure_logging
 from keel.core.migrate import migrate as run_migrations
-from keel.core.platform import platform_unit_of_work
+from keel.core.platform import PlatformUnitOfWork, platform_unit_of_work
 from keel.core.uow import job_unit_of_work
 from keel.demo import DemoSeed, save_demo, seed_demo
 from keel.identity.accounts import set_disabled
@@ -49,6 +50,7 @@ app.add_typer(users_app, name="users")
 audit_app = typer.Typer(help="The organisations' audit trails.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console()
+T = TypeVar("T")
 
 
 DEV_SMTP_PORT = 8025
@@ -213,101 +215,62 @@ def dev() -> None:
         raise typer.Exit(1)
 
 
-@orgs_app.command("create")
-def create_org(name: str, slug: str) -> None:
-    """Create an organisation and print its first API key (shown once)."""
+def _platform(action: Callable[[PlatformUnitOfWork], Awaitable[T]]) -> T:
+    """Run one audited platform action as the operator; a refusal is printed and exits 1."""
     configure_logging(get_settings())
 
-    async def run() -> tuple[str, str]:
+    async def run() -> T:
         async with platform_unit_of_work(_operator()) as uow:
-            org, secret = await onboard_organization(uow, name, slug)
-            return str(org.id), secret
+            return await action(uow)
 
     try:
-        org_id, secret = asyncio.run(run())
+        return asyncio.run(run())
     except Problem as problem:
         console.print(f"[red]{problem.title}[/]: {problem.detail}")
         for error in problem.extensions.get("errors", []):
             console.print(f"  {error['field']}: {error['message']}")
         raise typer.Exit(1) from problem
-    console.print(f"organisation {org_id}\nAPI key (shown once): {secret}")
+
+
+@orgs_app.command("create")
+def create_org(name: str, slug: str) -> None:
+    """Create an organisation and print its first API key (shown once)."""
+    org, secret = _platform(lambda uow: onboard_organization(uow, name, slug))
+    console.print(f"organisation {org.id}\nAPI key (shown once): {secret}")
 
 
 @orgs_app.command("list")
 def list_orgs() -> None:
     """List every organisation."""
-    configure_logging(get_settings())
-
-    async def run() -> list[tuple[str, str, str, str]]:
-        async with platform_unit_of_work(_operator()) as uow:
-            return [
-                (str(o.id), o.slug, o.name, o.status) for o in await organizations.list_organizations(uow)
-            ]
-
     table = Table("id", "slug", "name", "status")
-    for row in asyncio.run(run()):
-        table.add_row(*row)
+    for o in _platform(organizations.list_organizations):
+        table.add_row(str(o.id), o.slug, o.name, o.status)
     console.print(table)
 
 
 @orgs_app.command("lift-allowlist")
 def lift_allowlist(slug: str) -> None:
     """Recovery: let an organisation's API and sign-in accept every address again (audited)."""
-    configure_logging(get_settings())
-
-    async def run() -> None:
-        async with platform_unit_of_work(_operator()) as uow:
-            await organizations.lift_ip_allowlist(uow, slug)
-
-    try:
-        asyncio.run(run())
-    except Problem as problem:
-        console.print(f"[red]{problem.title}[/]: {problem.detail}")
-        raise typer.Exit(1) from problem
+    _platform(lambda uow: organizations.lift_ip_allowlist(uow, slug))
     console.print(f"{slug}: IP allowlist lifted")
 
 
 @orgs_app.command("plan")
 def set_org_plan(slug: str, plan: str) -> None:
     """Move an organisation to another plan; its rate limit follows (audited)."""
-    configure_logging(get_settings())
-
-    async def run() -> None:
-        async with platform_unit_of_work(_operator()) as uow:
-            await organizations.set_plan(uow, slug, plan)
-
-    try:
-        asyncio.run(run())
-    except Problem as problem:
-        console.print(f"[red]{problem.title}[/]: {problem.detail}")
-        raise typer.Exit(1) from problem
+    _platform(lambda uow: organizations.set_plan(uow, slug, plan))
     console.print(f"{slug}: plan {plan}")
 
 
 @keys_app.command("rotate")
 def rotate_keys() -> None:
     """Sign new access tokens with a fresh key; the old one verifies until its tokens expire."""
-    configure_logging(get_settings())
-
-    async def run() -> str:
-        async with platform_unit_of_work(_operator()) as uow:
-            return (await rotate_signing_key(uow, get_key_ring())).kid
-
-    console.print(f"now signing with key {asyncio.run(run())}")
+    key = _platform(lambda uow: rotate_signing_key(uow, get_key_ring()))
+    console.print(f"now signing with key {key.kid}")
 
 
 def _set_disabled(email: str, *, disabled: bool) -> None:
-    configure_logging(get_settings())
-
-    async def run() -> None:
-        async with platform_unit_of_work(_operator()) as uow:
-            await set_disabled(uow, email, disabled=disabled)
-
-    try:
-        asyncio.run(run())
-    except Problem as problem:
-        console.print(f"[red]{problem.title}[/]: {problem.detail}")
-        raise typer.Exit(1) from problem
+    _platform(lambda uow: set_disabled(uow, email, disabled=disabled))
     console.print(f"{email} {'disabled: sessions and tokens ended' if disabled else 'enabled'}")
 
 
