@@ -17,6 +17,7 @@ class Permission(StrEnum):
     API_KEYS_READ = "api_keys:read"
     API_KEYS_MANAGE = "api_keys:manage"
     AUDIT_READ = "audit:read"
+    AUDIT_EXPORT = "audit:export"
     PROFILE_OWN = "profile:own"
 
 
@@ -28,6 +29,7 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.API_KEYS_READ: "List the organisation's API keys (never their secrets)",
     Permission.API_KEYS_MANAGE: "Issue and revoke API keys",
     Permission.AUDIT_READ: "Read the audit trail",
+    Permission.AUDIT_EXPORT: "Export the audit trail (CSV or JSON); each export is itself audited",
     Permission.PROFILE_OWN: "Read and change one's own profile",
 }
 

@@ -1,30 +1,93 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.audit import repository
-from keel.audit.schemas import AuditEventOut
+from keel.audit.schemas import AuditEventOut, AuditFilter
+from keel.audit.service import record_event
+from keel.core.config import get_settings
+from keel.core.db import set_tenant_context
+from keel.core.errors import validation_problem
+from keel.core.exports import csv_stream, json_array_stream
 from keel.core.pagination import Page, PageQuery
-from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.identity.service import Principal
 
 router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=UnitOfWorkRoute)
 
 
-@router.get("", response_model=Page[AuditEventOut])
-async def list_audit_events(
-    principal: Annotated[Principal, allowed(Permission.AUDIT_READ)],
-    uow: UoW,
-    page: PageQuery,
+def audit_filter(
     action: Annotated[str | None, Query(max_length=100)] = None,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
+    entity_id: Annotated[str | None, Query(max_length=100)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after, ISO 8601 with offset")] = None,
+    until: Annotated[datetime | None, Query(description="created before, ISO 8601 with offset")] = None,
+) -> AuditFilter:
+    try:
+        return AuditFilter(
+            action=action, entity_type=entity_type, entity_id=entity_id, actor=actor, since=since, until=until
+        )
+    except ValidationError as exc:
+        raise validation_problem(exc, "The filter is invalid.") from exc
+
+
+Filters = Annotated[AuditFilter, Depends(audit_filter)]
+
+
+@router.get("", response_model=Page[AuditEventOut])
+async def list_audit_events(
+    principal: Annotated[Principal, allowed(Permission.AUDIT_READ)], uow: UoW, page: PageQuery, where: Filters
 ) -> Page[AuditEventOut]:
-    """The organisation's audit trail, newest first."""
-    rows, next_cursor = await repository.list_events(
-        uow.session, page, action=action, entity_type=entity_type
-    )
+    """The organisation's audit trail, newest first, filtered by action, entity, actor and time."""
+    rows, next_cursor = await repository.list_events(uow.session, page, where)
     return Page(items=[AuditEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The rows, streamed"}
+    },
+)
+async def export_audit_events(
+    request: Request,
+    principal: Annotated[Principal, allowed(Permission.AUDIT_EXPORT)],
+    uow: UoW,
+    where: Filters,
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    """Every matching row in chain order, as CSV (formula-safe) or a JSON array. The export is audited."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await record_event(
+        uow,
+        "audit.exported",
+        entity_type="audit_trail",
+        after={"format": format, "filter": where.model_dump(mode="json", exclude_none=True)},
+    )
+    org_id, db = uow.tenant, request_database(request)
+
+    async def rows() -> AsyncIterator[dict[str, Any]]:
+        # Read after the request's transaction committed, on a connection of its own, in the same tenant.
+        async with db.sessions() as session:
+            await set_tenant_context(session, org_id)
+            async for row in repository.stream_events(session, where):
+                yield row
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if format == "csv":
+        body, media = csv_stream(repository.EXPORT_COLUMNS, rows()), "text/csv; charset=utf-8"
+    else:
+        body, media = json_array_stream(rows()), "application/json"
+    disposition = f'attachment; filename="audit-{stamp}.{format}"'
+    return StreamingResponse(body, media_type=media, headers={"Content-Disposition": disposition})

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class AuditEventOut(BaseModel):
@@ -26,3 +26,25 @@ class AuditEventOut(BaseModel):
     @classmethod
     def _hex(cls, value: object) -> object:
         return value.hex() if isinstance(value, bytes) else value
+
+
+class AuditFilter(BaseModel):
+    """Which rows: every given condition must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str | None = Field(default=None, max_length=100)
+    entity_type: str | None = Field(default=None, max_length=50)
+    entity_id: str | None = Field(default=None, max_length=100)
+    actor: str | None = Field(default=None, max_length=200, description="e.g. user:<id> or api_key:<id>")
+    since: datetime | None = Field(default=None, description="created at or after (ISO 8601 with offset)")
+    until: datetime | None = Field(default=None, description="created before")
+
+    @model_validator(mode="after")
+    def _range(self) -> AuditFilter:
+        for bound in (self.since, self.until):
+            if bound is not None and bound.tzinfo is None:
+                raise ValueError("give since and until with a time zone offset, e.g. 2026-11-01T00:00:00Z")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     rate_limit_user: str = "600/minute"  # per user, across their clients
     # Per client address, on what attackers hammer: sign-in and reset forms, and the token endpoint.
     rate_limit_sign_in: str = "30/minute"
+    rate_limit_export: str = "10/minute"  # per organisation: exports are heavy and sensitive
     rate_limit_token: str = "120/minute"  # noqa: S105 - a limit, not a secret
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
