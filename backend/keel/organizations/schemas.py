@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -24,6 +24,11 @@ def _network(value: str) -> str:
         raise ValueError("not an IP address or CIDR range, e.g. 203.0.113.0/24") from exc
 
 
+Domain = Annotated[
+    str,
+    Field(min_length=4, max_length=253, pattern=r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+]
 Network = Annotated[str, Field(max_length=50), AfterValidator(_network)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
@@ -44,6 +49,7 @@ class OrganizationSettings(BaseModel):
     mfa_required: bool = False  # members must use a second factor to get tokens for this organisation
     ip_allowlist: list[Network] = Field(default_factory=list, max_length=100)  # empty: from anywhere
     plan: str = "standard"  # set by the platform (`keel orgs plan`), not by the organisation
+    invitation_domains: list[Domain] = Field(default_factory=list, max_length=50)  # empty: any domain
 
 
 class OrganizationSettingsPatch(BaseModel):
@@ -56,6 +62,9 @@ class OrganizationSettingsPatch(BaseModel):
     mfa_required: bool | None = None
     ip_allowlist: list[Network] | None = Field(
         default=None, max_length=100, description="Networks the API and sign-in accept; [] lifts the limit"
+    )
+    invitation_domains: list[Domain] | None = Field(
+        default=None, max_length=50, description="E-mail domains invitations may go to; [] allows any"
     )
 
 

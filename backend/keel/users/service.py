@@ -26,6 +26,10 @@ _HAS_ACCOUNT = text("SELECT 1 FROM keel.login_candidate(:email)")
 
 async def invite(uow: UnitOfWork, email: str, role: str, *, invited_by: str) -> Invitation:
     email = normalise_email(email)
+    settings = await uow.session.scalar(select(Organization.settings).where(Organization.id == uow.tenant))
+    domains = (settings or {}).get("invitation_domains") or []
+    if domains and email.rsplit("@", 1)[1] not in domains:
+        raise Problem(422, f"Invitations may only go to addresses at {', '.join(domains)}.")
     member = await uow.session.scalar(
         select(Membership.user_id).join(User, User.id == Membership.user_id).where(User.email == email)
     )

@@ -396,3 +396,27 @@ async def test_asking_for_an_address_someone_else_has_reveals_nothing_and_sends_
     )
     await deliver_mail(test_database)
     assert inbox.to(other.email) == []
+
+
+async def test_invitations_only_go_to_the_organisations_allowed_domains(
+    client: httpx.AsyncClient, org_a: Org, authorization_server: None
+) -> None:
+    current = await client.get(ORGANIZATION, headers=org_a.headers)
+    saved = await client.patch(
+        ORGANIZATION,
+        json={"settings": {"invitation_domains": ["Example.com", "acme.test"]}},
+        headers={**org_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert saved.status_code == 200 and saved.json()["settings"]["invitation_domains"] == [
+        "example.com",
+        "acme.test",
+    ]
+    assert (await invite(client, org_a, "someone@gmail.example")).status_code == 422
+    assert (await invite(client, org_a, "ok@acme.test")).status_code == 201
+    current = await client.get(ORGANIZATION, headers=org_a.headers)
+    bad = await client.patch(
+        ORGANIZATION,
+        json={"settings": {"invitation_domains": ["not a domain"]}},
+        headers={**org_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert bad.status_code == 422

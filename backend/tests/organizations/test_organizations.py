@@ -73,6 +73,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "mfa_required": False,
         "ip_allowlist": [],
         "plan": "standard",
+        "invitation_domains": [],
     }
 
 
@@ -199,6 +200,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "mfa_required": False,
         "ip_allowlist": [],
         "plan": "standard",
+        "invitation_domains": [],
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected
