@@ -1,0 +1,164 @@
+"""Access-control benchmark: the permission check per request, and the audit write per state change.
+
+    uv run --project backend --locked python bench/access.py     # also run by `make bench`
+
+1. The permission check (`keel.access.dependencies.Authorization`) for a user's token and for an API key:
+   what every API request pays after authentication. In-process; no database, no cache round trip.
+2. One audit row per state change, through `record_event` in its own committed transaction (the
+   hash-chain trigger, its advisory lock and the commit included), one writer and 8 concurrent writers
+   in one organisation (they queue on the organisation's lock), against a fresh `keel_bench_access`
+   database. Prints medians and p95s and writes bench/results/access.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from cryptography.fernet import Fernet
+
+DATABASE_URL = os.environ.get(
+    "BENCH_ACCESS_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/keel_bench_access"
+)
+os.environ.update(
+    DATABASE_URL=DATABASE_URL,
+    KEEL_ENV="prod",
+    KEEL_LOG_LEVEL="WARNING",
+    KEEL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+)
+for _var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "REDIS_URL", "KEEL_REDIS_URL"):
+    os.environ.pop(_var, None)
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from keel.access.dependencies import Authorization  # noqa: E402
+from keel.access.permissions import Permission  # noqa: E402
+from keel.audit.service import record_event, verify_chain  # noqa: E402
+from keel.core.config import get_settings  # noqa: E402
+from keel.core.db import admin_url, runtime_database  # noqa: E402
+from keel.core.migrate import migrate  # noqa: E402
+from keel.core.platform import platform_unit_of_work  # noqa: E402
+from keel.core.uow import job_unit_of_work  # noqa: E402
+from keel.identity.service import Principal  # noqa: E402
+from keel.organizations.flows import onboard_organization  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COMMAND = "uv run --project backend --locked python bench/access.py"
+
+
+def summary(samples: list[float], unit: str) -> dict[str, Any]:
+    ordered = sorted(samples)
+    return {
+        "unit": unit,
+        "n": len(ordered),
+        "median": round(statistics.median(ordered), 3),
+        "p95": round(ordered[int(len(ordered) * 0.95) - 1], 3),
+    }
+
+
+async def time_permission_checks(iterations: int) -> dict[str, Any]:
+    check = Authorization(Permission.MEMBERS_MANAGE)
+    callers = {
+        "user_token": Principal(
+            org_id=uuid4(), actor="user:x", user_id=uuid4(), roles=("manager", "org_admin")
+        ),
+        "api_key": Principal(org_id=uuid4(), actor="api_key:x"),
+    }
+    results = {}
+    for name, principal in callers.items():
+        samples = []
+        for _ in range(iterations):
+            start = time.perf_counter_ns()
+            await check(principal)
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        results[name] = summary(samples, "µs")
+    return results
+
+
+def recreate_database() -> None:
+    name = make_url(DATABASE_URL).database or ""
+    if "bench" not in name:
+        raise RuntimeError(f"refusing to drop database {name!r}: its name must contain 'bench'")
+    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    migrate(get_settings(), url=admin_url(get_settings()))
+
+
+async def one_audited_change(org_id: Any, n: int) -> float:
+    start = time.perf_counter()
+    async with job_unit_of_work(runtime_database(), org_id) as uow:
+        await record_event(uow, "bench.changed", entity_type="bench", entity_id=str(n), after={"n": n})
+    return (time.perf_counter() - start) * 1000
+
+
+async def time_audit_writes(rows: int, writers: int) -> dict[str, Any]:
+    async with platform_unit_of_work("bench") as uow:
+        org, _ = await onboard_organization(uow, "Bench", f"bench-{uuid4().hex[:8]}")
+    sequential = [await one_audited_change(org.id, n) for n in range(rows)]
+
+    async def writer(first: int) -> list[float]:
+        return [await one_audited_change(org.id, n) for n in range(first, rows * 2, writers)]
+
+    start = time.perf_counter()
+    batches = await asyncio.gather(*(writer(rows + i) for i in range(writers)))
+    elapsed = time.perf_counter() - start
+    concurrent = [ms for batch in batches for ms in batch]
+    async with job_unit_of_work(runtime_database(), org.id) as uow:
+        checked, breaks = await verify_chain(uow)
+    return {
+        "one_writer": summary(sequential, "ms"),
+        "concurrent": {
+            **summary(concurrent, "ms"),
+            "writers": writers,
+            "rows_per_s": round(len(concurrent) / elapsed, 1),
+        },
+        "chain_checked": checked,
+        "chain_breaks": len(breaks),
+    }
+
+
+async def main() -> None:
+    recreate_database()
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": COMMAND,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "cpu": platform.processor(),
+        },
+        "permission_check": await time_permission_checks(50_000),
+        "audit_write": await time_audit_writes(1_000, 8),
+    }
+    await runtime_database().dispose()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "access.json").write_text(json.dumps(result, indent=2))
+    check, audit = result["permission_check"], result["audit_write"]
+    user, key = check["user_token"], check["api_key"]
+    print(
+        f"permission check, µs median/p95: user token {user['median']}/{user['p95']}, "
+        f"API key {key['median']}/{key['p95']}"
+    )
+    print(
+        f"audited change (own transaction), ms median/p95: one writer {audit['one_writer']['median']}/"
+        f"{audit['one_writer']['p95']}; {audit['concurrent']['writers']} writers "
+        f"{audit['concurrent']['median']}/{audit['concurrent']['p95']} "
+        f"({audit['concurrent']['rows_per_s']} rows/s); chain of {audit['chain_checked']} rows, "
+        f"{audit['chain_breaks']} breaks"
+    )
+    if audit["chain_breaks"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
