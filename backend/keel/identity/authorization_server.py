@@ -47,7 +47,7 @@ from keel.identity.tokens import (
     issue_access_token,
     validate_access_token,
 )
-from keel.models import AuthorizationCode, Membership, OAuthClient, RefreshToken, User
+from keel.models import AuthorizationCode, Membership, OAuthClient, Organization, RefreshToken, User
 
 CODE_SECONDS = 60
 _API_KEY = text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)")
@@ -155,11 +155,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code = authorization_code.row
         ctx = self.server.ctx
         family_started = ctx.now
+        # The organisation may keep sign-ins shorter than the platform allows, never longer.
+        settings = ctx.db.scalar(select(Organization.settings).where(Organization.id == code.org_id)) or {}
+        days = min(int(settings.get("refresh_token_days") or ctx.refresh_days), ctx.refresh_days)
         return self.server.grantee(
             code.user_id,
             family_id=uuid.uuid4(),
             family_started_at=family_started,
-            family_expires_at=family_started + timedelta(days=ctx.refresh_days),
+            family_expires_at=family_started + timedelta(days=days),
             auth_time=code.auth_time,
         )
 

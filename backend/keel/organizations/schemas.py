@@ -50,6 +50,8 @@ class OrganizationSettings(BaseModel):
     ip_allowlist: list[Network] = Field(default_factory=list, max_length=100)  # empty: from anywhere
     plan: str = "standard"  # set by the platform (`keel orgs plan`), not by the organisation
     invitation_domains: list[Domain] = Field(default_factory=list, max_length=50)  # empty: any domain
+    # How long a sign-in lasts in apps (a refresh-token family), capped by KEEL_REFRESH_TOKEN_DAYS.
+    refresh_token_days: int | None = Field(default=None, ge=1, le=365)
 
 
 class OrganizationSettingsPatch(BaseModel):
@@ -65,6 +67,9 @@ class OrganizationSettingsPatch(BaseModel):
     )
     invitation_domains: list[Domain] | None = Field(
         default=None, max_length=50, description="E-mail domains invitations may go to; [] allows any"
+    )
+    refresh_token_days: int | None = Field(
+        default=None, ge=1, le=365, description="How long a sign-in lasts in apps (capped by the platform)"
     )
 
 

@@ -177,3 +177,24 @@ async def test_spent_credentials_are_purged_a_day_after_their_end_and_live_ones_
             left = conn.execute(f"SELECT user_id FROM keel.{table}").fetchall()
             assert {r[0] for r in left} == {current.id}, table
     assert (await refresh(client, live["refresh_token"])).status_code == 200
+
+
+async def test_an_organisation_can_keep_sign_ins_shorter_but_not_longer_than_the_platform(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, test_database: DatabaseUnderTest
+) -> None:
+    for days, expected in ((3, 3), (365, 30)):  # the platform allows 30 days by default
+        current = await client.get(ORGANIZATION, headers=org_a.headers)
+        saved = await client.patch(
+            ORGANIZATION,
+            json={"settings": {"refresh_token_days": days}},
+            headers={**org_a.headers, "If-Match": current.headers["etag"]},
+        )
+        assert saved.status_code == 200
+        async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as browser:
+            await tokens_for(browser, await make_user(org_a))
+        with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT expires_at - family_started_at FROM keel.refresh_tokens "
+                "ORDER BY created_at DESC LIMIT 1"
+            ).fetchone()
+        assert row is not None and row[0].days == expected, days

@@ -74,6 +74,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "ip_allowlist": [],
         "plan": "standard",
         "invitation_domains": [],
+        "refresh_token_days": None,
     }
 
 
@@ -201,6 +202,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "ip_allowlist": [],
         "plan": "standard",
         "invitation_domains": [],
+        "refresh_token_days": None,
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected
