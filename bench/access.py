@@ -37,15 +37,12 @@ os.environ.update(
 for _var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "REDIS_URL", "KEEL_REDIS_URL"):
     os.environ.pop(_var, None)
 
-import psycopg  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from benchdb import recreate_database  # noqa: E402
 
 from keel.access.dependencies import Authorization  # noqa: E402
 from keel.access.permissions import Permission  # noqa: E402
 from keel.audit.service import record_event, verify_chain  # noqa: E402
-from keel.core.config import get_settings  # noqa: E402
-from keel.core.db import admin_url, runtime_database  # noqa: E402
-from keel.core.migrate import migrate  # noqa: E402
+from keel.core.db import runtime_database  # noqa: E402
 from keel.core.platform import platform_unit_of_work  # noqa: E402
 from keel.core.uow import job_unit_of_work  # noqa: E402
 from keel.identity.service import Principal  # noqa: E402
@@ -84,16 +81,6 @@ async def time_permission_checks(iterations: int) -> dict[str, Any]:
     return results
 
 
-def recreate_database() -> None:
-    name = make_url(DATABASE_URL).database or ""
-    if "bench" not in name:
-        raise RuntimeError(f"refusing to drop database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    migrate(get_settings(), url=admin_url(get_settings()))
-
-
 async def one_audited_change(org_id: Any, n: int) -> float:
     start = time.perf_counter()
     async with job_unit_of_work(runtime_database(), org_id) as uow:
@@ -128,7 +115,7 @@ async def time_audit_writes(rows: int, writers: int) -> dict[str, Any]:
 
 
 async def main() -> None:
-    recreate_database()
+    recreate_database(DATABASE_URL)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": COMMAND,

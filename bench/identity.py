@@ -75,18 +75,15 @@ for _var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "KEEL_REDIS_
     os.environ.pop(_var, None)
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 import uvloop  # noqa: E402
+from benchdb import recreate_database  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import ECKey, KeySet  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from keel.core.cache import MemoryState, RedisState, SharedState  # noqa: E402
-from keel.core.config import get_settings  # noqa: E402
-from keel.core.db import admin_url, platform_database, runtime_database  # noqa: E402
+from keel.core.db import platform_database, runtime_database  # noqa: E402
 from keel.core.keyring import get_key_ring  # noqa: E402
-from keel.core.migrate import migrate  # noqa: E402
 from keel.core.platform import platform_unit_of_work  # noqa: E402
 from keel.core.uow import job_unit_of_work  # noqa: E402
 from keel.identity import passwords  # noqa: E402
@@ -280,16 +277,6 @@ async def bench_passwords(rounds: int, quiet_wait: float, concurrent: int = 8) -
 # 3. The token endpoint under `keel serve`
 
 
-def recreate_database() -> None:
-    name = make_url(DATABASE_URL).database or ""
-    if "bench" not in name:
-        raise RuntimeError(f"refusing to drop database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    migrate(get_settings(), url=admin_url(get_settings()))
-
-
 async def seed(users: int) -> list[str]:
     """An organisation, a signing key, the first-party client and `users` members; returns e-mails."""
     async with platform_unit_of_work("bench") as uow:
@@ -444,7 +431,7 @@ async def drive(tokens: list[str], seconds: float) -> Load:
 
 async def bench_token_endpoint(args: argparse.Namespace) -> dict[str, Any]:
     log(f"recreating {DATABASE_URL.rsplit('/', 1)[1]}, migrating, seeding {args.clients} users")
-    recreate_database()
+    recreate_database(DATABASE_URL)
     emails = await seed(args.clients)
     api = Api(args.workers)
     log(f"starting {shlex.join(api.cmd[1:])} (KEEL_API_WORKERS={args.workers})")

@@ -420,7 +420,7 @@ def one_line(sql: str) -> str:
 
 
 def to_pgbench(sql: str) -> str:
-    """psycopg's %(name)s placeholders -> pgbench :name variables (bound as $n under -M prepared)."""
+    """psycopg's %(name)s parameters -> pgbench :name variables (bound as $n under -M prepared)."""
     return re.sub(r"%\((\w+)\)s", r":\1", one_line(sql))
 
 

@@ -12,9 +12,11 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -291,3 +293,37 @@ async def keel_cli(test_database: Any, *args: str) -> tuple[int, str]:
             await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, output.decode(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_api(env: dict[str, str], processes: int = 1) -> Iterator[list[str]]:
+    """`keel serve` as real processes (each on its own port), ready to answer; stopped on exit."""
+    ports = [free_port() for _ in range(processes)]
+    servers = [
+        subprocess.Popen([sys.executable, "-m", "keel", "serve", "--port", str(p)], env=env, cwd=BACKEND_DIR)
+        for p in ports
+    ]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        deadline = time.monotonic() + 30
+        for base in bases:
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "API did not become ready"
+                time.sleep(0.2)
+        yield bases
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=15)

@@ -8,29 +8,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import DatabaseUnderTest, truncate_all
+from tests.conftest import DatabaseUnderTest, running_api, truncate_all
 
 BACKEND = Path(__file__).resolve().parents[1]
 schema = schemathesis.openapi.from_path(BACKEND / "openapi.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +31,11 @@ def _empty_tables() -> None:
 
 @pytest.fixture(scope="module")
 def live_api(test_database: DatabaseUnderTest) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {**os.environ, "KEEL_LOG_LEVEL": "WARNING", "KEEL_RATE_LIMIT": "100000/minute"}
+    env = {
+        **os.environ,
+        "KEEL_LOG_LEVEL": "WARNING",
+        "KEEL_PLAN_RATE_LIMITS": '{"standard": "100000/minute"}',
+    }
     created = subprocess.run(
         [sys.executable, "-m", "keel", "orgs", "create", "Fuzz Org", "fuzz-org"],
         env=env,
@@ -51,25 +46,10 @@ def live_api(test_database: DatabaseUnderTest) -> Iterator[tuple[str, dict[str, 
     )
     key = re.search(r"keel_sk_[A-Za-z0-9_-]+", created.stdout)
     assert key, created.stdout
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "keel", "serve", "--port", str(port)], env=env, cwd=BACKEND
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "API did not become ready"
-            time.sleep(0.2)
-        yield base, {"Authorization": f"Bearer {key.group(0)}"}
+        with running_api(env) as (base,):
+            yield base, {"Authorization": f"Bearer {key.group(0)}"}
     finally:
-        server.terminate()
-        server.wait(timeout=15)
         truncate_all(test_database)
 
 

@@ -4,10 +4,6 @@ two real API processes share one window through Redis."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,7 +12,7 @@ import pytest
 from keel.core.config import get_settings
 from keel.core.platform import platform_unit_of_work
 from keel.organizations.service import set_plan
-from tests.conftest import BACKEND_DIR, DatabaseUnderTest, MakeOrg, Org
+from tests.conftest import DatabaseUnderTest, MakeOrg, Org, running_api
 from tests.identity.conftest import (
     WEB_CLIENT,
     MakeUser,
@@ -102,12 +98,6 @@ async def test_the_token_endpoint_is_limited_per_address(
     assert answers[-1].json()["error"] == "slow_down" and "retry-after" in answers[-1].headers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
     """Two `keel serve` processes on one database and one Redis, with a 4-per-minute plan limit."""
@@ -118,29 +108,8 @@ def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Itera
         "KEEL_PLAN_RATE_LIMITS": '{"standard": "4/minute"}',
         "KEEL_LOG_LEVEL": "WARNING",
     }
-    ports = [_free_port(), _free_port()]
-    servers = [
-        subprocess.Popen([sys.executable, "-m", "keel", "serve", "--port", str(p)], env=env, cwd=BACKEND_DIR)
-        for p in ports
-    ]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    try:
-        deadline = time.monotonic() + 30
-        for base in bases:
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "API did not become ready"
-                time.sleep(0.2)
+    with running_api(env, processes=2) as bases:
         yield bases
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=15)
 
 
 @pytest.mark.slow

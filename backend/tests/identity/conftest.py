@@ -157,7 +157,12 @@ async def authorization_code(http: httpx.AsyncClient, user: Person, request: Aut
 
 
 async def redeem(
-    http: httpx.AsyncClient, code: str, request: Authorization, **overrides: str
+    http: httpx.AsyncClient,
+    code: str,
+    request: Authorization,
+    *,
+    headers: dict[str, str] | None = None,
+    **overrides: str,
 ) -> httpx.Response:
     form = {
         "grant_type": "authorization_code",
@@ -167,7 +172,7 @@ async def redeem(
         "code_verifier": request.verifier,
         **overrides,
     }
-    return await http.post("/oauth/token", data={k: v for k, v in form.items() if v != ""})
+    return await http.post("/oauth/token", data={k: v for k, v in form.items() if v != ""}, headers=headers)
 
 
 async def refresh(http: httpx.AsyncClient, refresh_token: str, client_id: str = WEB_CLIENT) -> httpx.Response:

@@ -22,6 +22,7 @@ from tests.identity.conftest import (
     authorization,
     authorization_code,
     bearer,
+    redeem,
 )
 from tests.identity.test_authorization_code import claims_of
 
@@ -51,17 +52,7 @@ def key() -> ECKey:
 async def dpop_tokens(client: httpx.AsyncClient, user: Person, key: ECKey) -> dict[str, str]:
     request = authorization()
     code = await authorization_code(client, user, request)
-    answer = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": request.params["redirect_uri"],
-            "client_id": WEB_CLIENT,
-            "code_verifier": request.verifier,
-        },
-        headers={"DPoP": proof(key, "POST", TOKEN_URL)},
-    )
+    answer = await redeem(client, code, request, headers={"DPoP": proof(key, "POST", TOKEN_URL)})
     assert answer.status_code == 200, answer.text
     return answer.json()  # type: ignore[no-any-return]
 
@@ -139,16 +130,8 @@ async def test_an_invalid_proof_at_the_token_endpoint_issues_nothing(
     user = await make_user(org_a)
     request = authorization()
     code = await authorization_code(client, user, request)
-    answer = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": request.params["redirect_uri"],
-            "client_id": WEB_CLIENT,
-            "code_verifier": request.verifier,
-        },
-        headers={"DPoP": proof(key, "POST", PUBLIC_URL + "/oauth/other")},
+    answer = await redeem(
+        client, code, request, headers={"DPoP": proof(key, "POST", PUBLIC_URL + "/oauth/other")}
     )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_dpop_proof"
 
