@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from keel.access.permissions import permissions_markdown
+from keel.audit.security import verify_security_chains
 from keel.audit.service import ChainBreak, verify_chain
 from keel.core.config import Settings, get_settings
 from keel.core.db import APP_ROLE, admin_url, libpq_url, role_url, runtime_database
@@ -300,11 +302,21 @@ def verify_audit(org: Annotated[str | None, typer.Option(help="one organisation'
     async def run() -> list[tuple[str, int, list[ChainBreak]]]:
         async with platform_unit_of_work(_operator()) as uow:
             orgs = [o for o in await organizations.list_organizations(uow) if org in (None, o.slug)]
+            accounts = await verify_security_chains(uow) if org is None else None
         results = []
         for each in orgs:
             async with job_unit_of_work(runtime_database(), each.id) as uow:
                 checked, breaks = await verify_chain(uow)
             results.append((each.slug, checked, breaks))
+        if accounts is not None:
+            checked, account_breaks = accounts
+            results.append(
+                (
+                    "account security events",
+                    checked,
+                    [replace(b, event_id=f"{s}: {b.event_id}") for s, b in account_breaks],
+                )
+            )
         return results
 
     results = asyncio.run(run())

@@ -6,6 +6,9 @@ import importlib
 
 from fastapi import APIRouter
 
+from keel.access.endpoints import roles as roles_router
+from keel.access.endpoints import teams as teams_router
+from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.core.jobs import CORE_TASK_MODULES
 from keel.identity.account_pages import router as account_pages_router
@@ -23,9 +26,12 @@ API_V1_ROUTERS: list[APIRouter] = [
     organization_router,
     api_keys_router,
     audit_router,
+    compliance_router,
     members_router,
     invitations_router,
     profile_router,
+    roles_router,
+    teams_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [
@@ -37,7 +43,7 @@ ROOT_ROUTERS: list[APIRouter] = [
 ]
 
 # Each domain's tasks module joins this list when it has one.
-TASK_MODULES: list[str] = [*CORE_TASK_MODULES, "keel.identity.tasks"]
+TASK_MODULES: list[str] = [*CORE_TASK_MODULES, "keel.identity.tasks", "keel.audit.compliance"]
 
 
 def load_task_modules() -> None:

@@ -1,7 +1,8 @@
 """One dependency declares and checks the permission of every API route: `allowed(Permission.X)`.
 
-The permissions come from the caller's roles in the token (or the API key's fixed set); checking them
-reads no database. A test walks every `/api/v1` route and fails on one without exactly one of these.
+The permissions come from the caller's roles in the token, resolved through the organisation's cached
+role table (or the API key's fixed set) when the caller was authenticated; checking them reads no
+database. A test walks every `/api/v1` route and fails on one without exactly one of these.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from fastapi import Depends
 
-from keel.access.permissions import API_KEY_PERMISSIONS, Permission, permissions_of
+from keel.access.permissions import Permission
 from keel.core.errors import Problem
 from keel.identity.dependencies import CurrentPrincipal
 from keel.identity.service import Principal
@@ -23,8 +24,7 @@ class Authorization:
         self.permission = permission
 
     async def __call__(self, principal: CurrentPrincipal) -> Principal:
-        granted = API_KEY_PERMISSIONS if principal.user_id is None else permissions_of(principal.roles)
-        if self.permission not in granted:
+        if self.permission not in principal.permissions:
             raise Problem(403, f"Your role does not allow this ({self.permission.value}).")
         return principal
 

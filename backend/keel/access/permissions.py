@@ -14,22 +14,28 @@ class Permission(StrEnum):
     ORGANIZATION_UPDATE = "organization:update"
     MEMBERS_READ = "members:read"
     MEMBERS_MANAGE = "members:manage"
+    ROLES_MANAGE = "roles:manage"
+    TEAMS_MANAGE = "teams:manage"
     API_KEYS_READ = "api_keys:read"
     API_KEYS_MANAGE = "api_keys:manage"
     AUDIT_READ = "audit:read"
     AUDIT_EXPORT = "audit:export"
+    COMPLIANCE_EXPORT = "compliance:export"
     PROFILE_OWN = "profile:own"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
     Permission.ORGANIZATION_READ: "Read the organisation's profile and settings",
     Permission.ORGANIZATION_UPDATE: "Change the organisation's profile and settings (MFA requirement too)",
-    Permission.MEMBERS_READ: "List members and their roles",
+    Permission.MEMBERS_READ: "List members, their roles, the organisation's roles and teams",
     Permission.MEMBERS_MANAGE: "Invite, remove and change members, reset a member's MFA",
+    Permission.ROLES_MANAGE: "Create, change and delete the organisation's own roles",
+    Permission.TEAMS_MANAGE: "Create, rename and delete teams, and choose their members",
     Permission.API_KEYS_READ: "List the organisation's API keys (never their secrets)",
     Permission.API_KEYS_MANAGE: "Issue and revoke API keys",
     Permission.AUDIT_READ: "Read the audit trail",
     Permission.AUDIT_EXPORT: "Export the audit trail (CSV or JSON); each export is itself audited",
+    Permission.COMPLIANCE_EXPORT: "Build and download compliance exports (audit trail, members, matrix)",
     Permission.PROFILE_OWN: "Read and change one's own profile",
 }
 
@@ -41,26 +47,35 @@ ROLES: dict[str, str] = {
     "support": "Support",
 }
 
-_EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
+# What every member holds, whatever their role (custom roles included).
+EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
-    "manager": _EVERYONE | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
-    "sales_rep": _EVERYONE,
-    "finance": _EVERYONE | {Permission.AUDIT_READ},
-    "support": _EVERYONE,
+    "manager": EVERYONE | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
+    "sales_rep": EVERYONE,
+    "finance": EVERYONE | {Permission.AUDIT_READ},
+    "support": EVERYONE,
+}
+
+RECORD_SCOPES = {
+    "own": "the records they own or are assigned",
+    "team": "the records owned by or assigned to anyone in their teams",
+    "all": "every record of the organisation",
+}
+
+# Which owned records (accounts, deals, …) a role sees: enforced by the database (`owned_table`).
+ROLE_SCOPES: dict[str, str] = {
+    "org_admin": "all",
+    "manager": "team",
+    "sales_rep": "own",
+    "finance": "all",
+    "support": "all",
 }
 
 # An API key acts for its whole organisation (ADR 0005): what an Org Admin may do, except what only a
 # person has (a profile).
 API_KEY_PERMISSIONS: frozenset[Permission] = frozenset(Permission) - {Permission.PROFILE_OWN}
-
-
-def permissions_of(roles: tuple[str, ...]) -> frozenset[Permission]:
-    granted: frozenset[Permission] = frozenset()
-    for role in roles:
-        granted |= ROLE_PERMISSIONS.get(role, frozenset())
-    return granted
 
 
 def permissions_markdown() -> str:
@@ -74,6 +89,7 @@ def permissions_markdown() -> str:
         rows.append(
             f"| `{permission.value}` | {DESCRIPTIONS[permission]} | " + " | ".join(marks) + f" | {api_key} |"
         )
+    scopes = "| Records seen | | " + " | ".join(ROLE_SCOPES[role] for role in ROLES) + " | all |"
     return "\n".join(
         [
             "# Permissions",
@@ -86,6 +102,16 @@ def permissions_markdown() -> str:
             header,
             rule,
             *rows,
+            scopes,
+            "",
+            "Records seen: `own` is the records a member owns or is assigned, `team` adds those of",
+            "everyone who shares a team with them, `all` is every record of the organisation. The",
+            "database enforces it (row-level security), whatever path reads the records.",
+            "",
+            "An Org Admin can add the organisation's own roles (`/api/v1/roles`): any set of these",
+            "permissions and a record scope. Every role includes "
+            + " and ".join(f"`{p.value}`" for p in sorted(EVERYONE))
+            + ".",
             "",
         ]
     )

@@ -3,15 +3,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.audit import repository
-from keel.audit.schemas import AuditEventOut, AuditFilter
+from keel.audit import compliance, repository
+from keel.audit.schemas import AuditEventOut, AuditFilter, ComplianceExportOut
 from keel.audit.service import record_event
 from keel.core.config import get_settings
 from keel.core.db import set_tenant_context
@@ -20,9 +21,12 @@ from keel.core.exports import csv_stream, json_array_stream
 from keel.core.pagination import Page, PageQuery
 from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
+from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 
 router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=UnitOfWorkRoute)
+compliance_router = APIRouter(prefix="/compliance-exports", tags=["audit"], route_class=UnitOfWorkRoute)
+ComplianceExporter = Annotated[Principal, allowed(Permission.COMPLIANCE_EXPORT)]
 
 
 def audit_filter(
@@ -91,3 +95,32 @@ async def export_audit_events(
         body, media = json_array_stream(rows()), "application/json"
     disposition = f'attachment; filename="audit-{stamp}.{format}"'
     return StreamingResponse(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
+@compliance_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ComplianceExportOut)
+async def request_compliance_export(
+    principal: ComplianceExporter, _: Idempotent, uow: UoW
+) -> ComplianceExportOut:
+    """Start building a zip of the audit trail, the members and the permission matrix, with a manifest
+    of SHA-256 hashes. Poll the export until its status is `done`, then download it."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    return ComplianceExportOut.model_validate(await compliance.request_export(uow, principal.actor))
+
+
+@compliance_router.get("/{export_id}", response_model=ComplianceExportOut)
+async def get_compliance_export(
+    export_id: UUID, principal: ComplianceExporter, uow: UoW
+) -> ComplianceExportOut:
+    return ComplianceExportOut.model_validate(await compliance.get_export(uow, export_id))
+
+
+@compliance_router.get(
+    "/{export_id}/archive",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The zip"}},
+)
+async def download_compliance_export(export_id: UUID, principal: ComplianceExporter, uow: UoW) -> Response:
+    """The zip, once built (409 before). Each download is audited."""
+    archive = await compliance.download(uow, export_id)
+    disposition = f'attachment; filename="compliance-{export_id}.zip"'
+    return Response(archive, media_type="application/zip", headers={"Content-Disposition": disposition})

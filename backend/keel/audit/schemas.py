@@ -48,3 +48,14 @@ class AuditFilter(BaseModel):
         if self.since and self.until and self.since >= self.until:
             raise ValueError("since must be before until")
         return self
+
+
+class ComplianceExportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    status: str = Field(description="pending, done or failed")
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    manifest: dict[str, Any] | None = Field(description="Files with SHA-256, size and rows; once done")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,9 +74,8 @@ _VERIFY = text(
 )
 
 
-async def verify_chain(uow: UnitOfWork) -> tuple[int, list[ChainBreak]]:
-    """Check the organisation's whole chain: (rows checked, every place it is broken)."""
-    rows = (await uow.session.execute(_VERIFY)).all()
+def chain_breaks(rows: Sequence[Any]) -> list[ChainBreak]:
+    """Each row that is altered, follows a gap, or is linked to the wrong predecessor."""
     breaks = []
     for row in rows:
         if not row.intact:
@@ -85,4 +84,10 @@ async def verify_chain(uow: UnitOfWork) -> tuple[int, list[ChainBreak]]:
             breaks.append(ChainBreak(row.seq, row.id, "rows missing before this one"))
         elif not row.linked:
             breaks.append(ChainBreak(row.seq, row.id, "out of order or re-linked"))
-    return len(rows), breaks
+    return breaks
+
+
+async def verify_chain(uow: UnitOfWork) -> tuple[int, list[ChainBreak]]:
+    """Check the organisation's whole chain: (rows checked, every place it is broken)."""
+    rows = (await uow.session.execute(_VERIFY)).all()
+    return len(rows), chain_breaks(rows)

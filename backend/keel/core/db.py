@@ -19,7 +19,8 @@ from keel.core.config import Settings, get_settings
 from keel.core.embedded import embedded_database_url
 
 SET_CONTEXT = text(
-    "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true)"
+    "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true), "
+    "set_config('app.scope', :scope, true)"
 )
 
 
@@ -80,11 +81,18 @@ class Database:
         await self.engine.dispose()
 
 
-async def set_tenant_context(session: AsyncSession, org_id: UUID | None, user_id: UUID | None = None) -> None:
-    """Bind the transaction to one organisation (and user). Transaction-local: never outlives it."""
+async def set_tenant_context(
+    session: AsyncSession, org_id: UUID | None, user_id: UUID | None = None, scope: str | None = None
+) -> None:
+    """Bind the transaction to one organisation (and user). Transaction-local: never outlives it.
+
+    `scope` is which owned records the transaction sees (`keel.core.rls.visible_to_scope`): without
+    a user it is every record of the organisation, with one only that user's unless said otherwise.
+    """
+    scope = scope or ("own" if user_id else "all")
     await session.execute(
         SET_CONTEXT,
-        {"org_id": str(org_id) if org_id else "", "user_id": str(user_id) if user_id else ""},
+        {"org_id": str(org_id) if org_id else "", "user_id": str(user_id) if user_id else "", "scope": scope},
     )
 
 

@@ -37,3 +37,35 @@ def user_table(table: str, *, key: str = "user_id", grants: str = "SELECT, INSER
         f"USING ({key} = {CURRENT_USER}) WITH CHECK ({key} = {CURRENT_USER})",
         f"GRANT {grants} ON keel.{table} TO {APP_ROLE}",
     ]
+
+
+CURRENT_SCOPE = "(select current_setting('app.scope', true))"
+
+
+def visible_to_scope(owner: str = "owner_id", assignee: str | None = "assignee_id") -> str:
+    """Whether the transaction's user may see a row owned by `owner` (or assigned to `assignee`).
+
+    `app.scope` is `all` (every row of the organisation), `team` (rows whose owner or assignee shares
+    a team with the user) or `own`. Anything else, or nothing, leaves only the user's own rows: a
+    transaction that forgot its scope sees less, never more.
+    """
+    people = [owner] + ([assignee] if assignee else [])
+    own = " OR ".join(f"{column} = {CURRENT_USER}" for column in people)
+    team = " OR ".join(f"{column} = ANY ((select keel.team_user_ids())::uuid[])" for column in people)
+    return f"({CURRENT_SCOPE} = 'all' OR {own} OR ({CURRENT_SCOPE} = 'team' AND ({team})))"
+
+
+def owned_table(
+    table: str,
+    *,
+    owner: str = "owner_id",
+    assignee: str | None = "assignee_id",
+    grants: str = "SELECT, INSERT, UPDATE, DELETE",
+) -> list[str]:
+    """A tenant table of owned records: the tenant policy, and a restrictive policy on top that keeps
+    each user to the records their scope allows, for reading and for writing alike."""
+    visible = visible_to_scope(owner, assignee)
+    return [
+        *tenant_table(table, grants=grants),
+        f"CREATE POLICY record_scope ON keel.{table} AS RESTRICTIVE USING ({visible}) WITH CHECK ({visible})",
+    ]

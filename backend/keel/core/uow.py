@@ -45,9 +45,14 @@ class UnitOfWork:
         self.commit_despite_error = False
 
     async def enter_tenant(
-        self, org_id: UUID, *, user_id: UUID | None = None, actor: str | None = None
+        self,
+        org_id: UUID,
+        *,
+        user_id: UUID | None = None,
+        actor: str | None = None,
+        record_scope: str | None = None,
     ) -> None:
-        await set_tenant_context(self.session, org_id, user_id)
+        await set_tenant_context(self.session, org_id, user_id, record_scope)
         self.tenant_entered(org_id, user_id=user_id, actor=actor)
 
     def tenant_entered(self, org_id: UUID, *, user_id: UUID | None = None, actor: str | None = None) -> None:

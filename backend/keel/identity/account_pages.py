@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
@@ -177,4 +178,5 @@ async def reset_password(request: Request, uow: UoW) -> Response:
     user.tokens_valid_after = now  # every session and refresh token ends
     row.used_at = now
     await mark_revoked(get_shared_state(), [subject_key(user.id)])
+    await record_security_event(uow, "password.reset", user_id=user.id)
     return see_other("/login?reset=1")

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import select, text, update
 
+from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
 from keel.core.db import set_tenant_context
 from keel.core.errors import Problem
@@ -95,6 +96,12 @@ async def check_password(uow: UnitOfWork, email: str, password: str) -> User | N
     row = (await uow.session.execute(_CANDIDATE, {"email": email})).first() if email else None
     check = await passwords.verify_password(row.password_hash if row else None, password)
     if row is None or not check.valid:
+        # Recorded even though the caller answers with an error: a refused sign-in must stand.
+        user_id = row.user_id if row else None
+        await record_security_event(
+            uow, "login.failed", user_id=user_id, email=email, detail={"factor": "password"}
+        )
+        uow.commit_despite_error = True
         return None
     await act_as(uow, row.user_id)
     user = await uow.session.get(User, row.user_id)

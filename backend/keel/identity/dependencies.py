@@ -7,11 +7,13 @@ reads no database: keys come from the process's key cache and revocation marks f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
 
+from keel.access.roles import API_KEY, grant_for, role_table
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
@@ -84,11 +86,9 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
     if await is_revoked(get_shared_state(), claims):
         raise _unauthorized("The access token was revoked.")
     if claims.get("principal") == "api_key":  # client credentials: the key acts for the organisation
-        principal = Principal(org_id=UUID(claims["org_id"]), actor=f"api_key:{claims['sub']}", scope="api")
-        await uow.enter_tenant(principal.org_id, actor=principal.actor)
-        return principal
+        return Principal(org_id=UUID(claims["org_id"]), actor=f"api_key:{claims['sub']}", scope="api")
     user_id = UUID(claims["sub"])
-    principal = Principal(
+    return Principal(
         org_id=UUID(claims["org_id"]),
         actor=f"user:{user_id}",
         user_id=user_id,
@@ -96,8 +96,6 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
         roles=tuple(claims.get("roles") or ()),
         scope=claims.get("scope", ""),
     )
-    await uow.enter_tenant(principal.org_id, user_id=user_id, actor=principal.actor)
-    return principal
 
 
 async def current_principal(request: Request, uow: UoW) -> Principal:
@@ -112,6 +110,18 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
     else:
         principal = await _user_principal(request, uow, scheme, credentials)
     policy = await require_permitted_network(uow, principal.org_id, uow.client_ip)
+    if principal.user_id is None:
+        grant = API_KEY
+    else:
+        grant = grant_for(await role_table(uow, principal.org_id, policy.access_version), principal.roles)
+    principal = replace(principal, permissions=grant.permissions, record_scope=grant.record_scope)
+    if principal.user_id is not None or uow.org_id != principal.org_id:  # a raw API key is already in
+        await uow.enter_tenant(
+            principal.org_id,
+            user_id=principal.user_id,
+            actor=principal.actor,
+            record_scope=grant.record_scope,
+        )
     settings = get_settings()
     limiter = get_rate_limiter()
     await limiter.hit(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import update
 
+from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
@@ -71,6 +72,8 @@ async def login(request: Request, uow: UoW) -> Response:
         return render(request, "login.html", status=400, error=BAD_CREDENTIALS, next=next_page, email=email)
     await throttle.succeeded(state, "login", email, address)
     log.info("login.password_accepted", user_id=str(user.id), address=address)
+    if not user.has_mfa:
+        await record_security_event(uow, "login.succeeded", user_id=user.id, detail={"factors": ["password"]})
     if user.has_mfa:
         response = see_other("/login/mfa?" + _next_query(next_page))
     elif user.mfa_enrolment_required:
@@ -120,11 +123,16 @@ async def verify_mfa(request: Request, uow: UoW) -> Response:
     if used is None:
         log.warning("login.mfa_failed", user_id=account, address=address)
         await throttle.failed(state, "mfa", account, address)
+        await record_security_event(uow, "login.failed", user_id=session.user.id, detail={"factor": "mfa"})
+        uow.commit_despite_error = True
         # Kept: the spent TOTP step is not written on failure, so rolling back loses nothing.
         return render(request, "mfa.html", status=400, error="That code is not right.", next=next_page)
     await throttle.succeeded(state, "mfa", account, address)
     session.row.mfa_at = datetime.now(UTC)
     log.info("login.mfa_accepted", user_id=account, factor=used)
+    await record_security_event(
+        uow, "login.succeeded", user_id=session.user.id, detail={"factors": ["password", used]}
+    )
     if used == "backup":  # the authenticator is lost: set up a new one before going on
         return see_other("/account/mfa?" + _next_query(next_page))
     return see_other(next_page)
@@ -215,6 +223,7 @@ async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
     user.backup_code_hashes = [mfa.hash_backup_code(c) for c in codes]
     user.mfa_enrolment_required = False
     session.row.mfa_at = now
+    await record_security_event(uow, "mfa.enrolled", user_id=user.id)
     # Other sessions of this user were signed in without this factor: end them.
     await uow.session.execute(
         update(LoginSession)
@@ -235,4 +244,5 @@ async def regenerate_backup_codes(request: Request, uow: UoW) -> Response:
         return see_other("/login?" + _next_query("/account"))
     codes = mfa.new_backup_codes()
     session.user.backup_code_hashes = [mfa.hash_backup_code(c) for c in codes]
+    await record_security_event(uow, "mfa.backup_codes_regenerated", user_id=session.user.id)
     return render(request, "backup_codes.html", codes=codes, next="/account")

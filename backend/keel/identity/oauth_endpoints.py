@@ -32,7 +32,7 @@ from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof
 from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
-from keel.organizations.policy import allowlist, permits
+from keel.organizations.policy import allowlist, org_policy, permits, sign_in_too_old
 
 router = APIRouter(prefix="/oauth", route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -307,7 +307,8 @@ async def authorize(request: Request, uow: UoW) -> Response:
     owner = None
     if client.row.first_party or decision == "allow":
         await uow.enter_tenant(chosen.org_id, user_id=session.user.id, actor=f"user:{session.user.id}")
-        if not permits(await allowlist(uow, chosen.org_id), uow.client_ip):
+        policy = await org_policy(uow, chosen.org_id)
+        if not permits(policy.ip_allowlist, uow.client_ip):
             return render(
                 request,
                 "message.html",
@@ -315,6 +316,8 @@ async def authorize(request: Request, uow: UoW) -> Response:
                 title="Not from this network",
                 message=f"{chosen.name} allows sign-in only from its own networks.",
             )
+        if sign_in_too_old(policy, session.row.password_at):
+            return see_other("/login?" + _query({"next": [here]}))
         owner = _owner(session, chosen)
     result = await _run(
         uow, ctx, lambda: server.create_authorization_response(oauth_request, grant_user=owner, grant=grant)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
@@ -72,6 +73,7 @@ async def change_password(request: Request, uow: UoW) -> Response:
     user.password_hash = await passwords.hash_password(password)
     user.tokens_valid_after = now  # every session and token of the account ends…
     await mark_revoked(get_shared_state(), [subject_key(user.id)])
+    await record_security_event(uow, "password.changed", user_id=user.id)
     response = see_other("/account")
     await start_session(uow, user, response, mfa_done=True)  # …except this browser's, started anew
     return response
@@ -140,6 +142,9 @@ async def verify_email(request: Request, uow: UoW, token: str = "") -> Response:
     now = datetime.now(UTC)
     user.email, user.email_verified_at, user.version = row.new_email, now, user.version + 1
     row.used_at = now
+    await record_security_event(
+        uow, "email.changed", user_id=user.id, detail={"from": old_email, "to": row.new_email}
+    )
     await queue_email(
         uow,
         old_email,

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from keel.access.permissions import Permission
 from keel.audit.service import record_event
 from keel.core.cache import get_shared_state
 from keel.core.errors import Problem
@@ -30,7 +31,10 @@ class Principal:
     user_id: UUID | None = None
     client_id: str | None = None
     roles: tuple[str, ...] = ()
-    scope: str = ""
+    scope: str = ""  # the OAuth scope of the token
+    # What the caller may do and which owned records they see (keel.access.roles), set per request.
+    permissions: frozenset[Permission] = frozenset()
+    record_scope: str = "own"
 
 
 def hash_secret(secret: str) -> bytes:
@@ -45,7 +49,8 @@ def new_secret() -> str:
 # round trip, binds the transaction to its organisation.
 AUTHENTICATE = text(
     "SELECT a.org_id, a.key_id, set_config('app.org_id', a.org_id::text, true), "
-    "set_config('app.user_id', '', true) FROM keel.authenticate_api_key(:hash) AS a"
+    "set_config('app.user_id', '', true), set_config('app.scope', 'all', true) "
+    "FROM keel.authenticate_api_key(:hash) AS a"
 )
 
 

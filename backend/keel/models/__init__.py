@@ -1,7 +1,8 @@
 """Every ORM model, one module per aggregate. Import from here so metadata is complete."""
 
+from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
-from keel.models.audit import AuditEvent, PlatformAuditEvent
+from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
@@ -14,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "Base",
+    "ComplianceExport",
     "IdempotencyKey",
     "Invitation",
     "LoginSession",
@@ -22,7 +24,11 @@ __all__ = [
     "Organization",
     "PlatformAuditEvent",
     "RefreshToken",
+    "Role",
+    "SecurityEvent",
     "SigningKey",
+    "Team",
+    "TeamMember",
     "User",
     "UserToken",
 ]

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, FetchedValue, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,3 +49,42 @@ class PlatformAuditEvent(Base):
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     target_org_id: Mapped[UUID | None] = mapped_column()
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class SecurityEvent(Base):
+    """A user account's security event (sign-in, second factor, password, e-mail). Appended only by
+    the definer function `keel.record_security_event`; a user reads only their own."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        Index("ix_security_events_user_id_created_at_id", "user_id", "created_at", "id"),
+        UniqueConstraint("subject", "seq"),
+    )
+
+    id: Mapped[UUID] = uuid_pk()
+    created_at: Mapped[datetime] = created_at_column()
+    subject: Mapped[str] = mapped_column(Text, nullable=False)  # "user:<id>" or "email:<address tried>"
+    user_id: Mapped[UUID | None] = mapped_column()
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    ip: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    seq: Mapped[int] = mapped_column(BigInteger, FetchedValue(), nullable=False)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)
+
+
+class ComplianceExport(TenantMixin, Base):
+    """A zip for auditors (audit trail, members, permission matrix, manifest), built by a job."""
+
+    __tablename__ = "compliance_exports"
+    __table_args__ = (Index("ix_compliance_exports_org_id_created_at_id", "org_id", "created_at", "id"),)
+
+    id: Mapped[UUID] = uuid_pk()
+    requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    archive: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

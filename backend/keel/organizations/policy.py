@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from keel.core.cache import get_shared_state
+from keel.core.db import set_tenant_context
 from keel.core.errors import Problem
 from keel.core.uow import UnitOfWork
 from keel.models import Organization
@@ -32,6 +34,9 @@ def _key(org_id: UUID) -> str:
 class OrgPolicy:
     ip_allowlist: list[str]
     plan: str
+    # Bumped by every role, membership and team change: the key of the cached role → permission table.
+    access_version: int = 1
+    session_hours: int | None = None  # how old a browser sign-in may be to get tokens here
 
 
 def permits(networks: list[str], address: str | None) -> bool:
@@ -44,29 +49,60 @@ def permits(networks: list[str], address: str | None) -> bool:
     return any(caller in ip_network(net) for net in networks)
 
 
-def policy_of(settings: dict[str, Any]) -> OrgPolicy:
-    return OrgPolicy(list(settings.get("ip_allowlist") or []), str(settings.get("plan") or DEFAULT_PLAN))
+def policy_of(settings: dict[str, Any], access_version: int) -> OrgPolicy:
+    return OrgPolicy(
+        list(settings.get("ip_allowlist") or []),
+        str(settings.get("plan") or DEFAULT_PLAN),
+        access_version,
+        settings.get("session_hours"),
+    )
 
 
 async def org_policy(uow: UnitOfWork, org_id: UUID) -> OrgPolicy:
-    """The organisation's policy (the transaction must be in its tenant context to read it)."""
+    """The organisation's policy: from shared state, else read (in the organisation's context) and shared."""
     state = get_shared_state()
     (cached,) = await state.get_many([_key(org_id)])
     if cached is not None:
         return OrgPolicy(**json.loads(cached))
-    settings = await uow.session.scalar(select(Organization.settings).where(Organization.id == org_id))
-    policy = policy_of(settings or {})
-    await publish(org_id, policy)
+    if uow.org_id != org_id:
+        await set_tenant_context(uow.session, org_id)
+    row = (
+        await uow.session.execute(
+            select(Organization.settings, Organization.access_version).where(Organization.id == org_id)
+        )
+    ).first()
+    policy = policy_of(row.settings, row.access_version) if row else OrgPolicy([], DEFAULT_PLAN)
+    await state.put(_key(org_id), json.dumps(asdict(policy)), CACHE_SECONDS)
     return policy
+
+
+async def bump_access_version(uow: UnitOfWork) -> None:
+    """Roles, memberships or teams of the organisation changed: every process drops its cached role
+    table at the next request, once this commits."""
+    await uow.session.execute(
+        update(Organization)
+        .where(Organization.id == uow.tenant)
+        .values(access_version=Organization.access_version + 1)
+    )
+    renew_after_commit(uow, uow.tenant)
 
 
 async def allowlist(uow: UnitOfWork, org_id: UUID) -> list[str]:
     return (await org_policy(uow, org_id)).ip_allowlist
 
 
-async def publish(org_id: UUID, policy: OrgPolicy) -> None:
-    """Make a saved policy effective at once for every API process."""
-    await get_shared_state().put(_key(org_id), json.dumps(asdict(policy)), CACHE_SECONDS)
+def sign_in_too_old(policy: OrgPolicy, signed_in_at: datetime) -> bool:
+    """Whether a browser sign-in is older than the organisation allows for getting tokens."""
+    return policy.session_hours is not None and signed_in_at < datetime.now(UTC) - timedelta(
+        hours=policy.session_hours
+    )
+
+
+def renew_after_commit(uow: UnitOfWork, org_id: UUID) -> None:
+    """Make a changed policy effective for every API process at their next request, once the change
+    commits: the shared copy is dropped (not replaced, so two changes committing close together
+    cannot leave the older one in place) and the next request reads the committed row."""
+    uow.after_commit(lambda: get_shared_state().delete(_key(org_id)))
 
 
 async def require_permitted_network(uow: UnitOfWork, org_id: UUID, address: str | None) -> OrgPolicy:

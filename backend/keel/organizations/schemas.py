@@ -52,6 +52,8 @@ class OrganizationSettings(BaseModel):
     invitation_domains: list[Domain] = Field(default_factory=list, max_length=50)  # empty: any domain
     # How long a sign-in lasts in apps (a refresh-token family), capped by KEEL_REFRESH_TOKEN_DAYS.
     refresh_token_days: int | None = Field(default=None, ge=1, le=365)
+    # How old a browser sign-in may be to get tokens here, capped by KEEL_LOGIN_SESSION_HOURS.
+    session_hours: int | None = Field(default=None, ge=1, le=720)
 
 
 class OrganizationSettingsPatch(BaseModel):
@@ -70,6 +72,13 @@ class OrganizationSettingsPatch(BaseModel):
     )
     refresh_token_days: int | None = Field(
         default=None, ge=1, le=365, description="How long a sign-in lasts in apps (capped by the platform)"
+    )
+    session_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=720,
+        description="How old a browser sign-in may be to get tokens for this organisation; older ones "
+        "sign in again (capped by the platform)",
     )
 
 

@@ -60,8 +60,7 @@ async def update_organization(
         await record_event(
             uow, "organization.updated", entity_type="organization", entity_id=org.id, before=old, after=new
         )
-        policy = org_policies.policy_of(org.settings)
-        uow.after_commit(lambda: org_policies.publish(org.id, policy))
+        org_policies.renew_after_commit(uow, org.id)
     return org
 
 
@@ -72,8 +71,7 @@ async def lift_ip_allowlist(uow: PlatformUnitOfWork, slug: str) -> Organization:
     org.settings = {**org.settings, "ip_allowlist": []}
     org.version += 1
     uow.record_platform_action("organization.ip_allowlist_lifted", org_id=org.id, detail={"removed": lifted})
-    policy = org_policies.policy_of(org.settings)
-    uow.after_commit(lambda: org_policies.publish(org.id, policy))
+    org_policies.renew_after_commit(uow, org.id)
     return org
 
 
@@ -88,8 +86,7 @@ async def set_plan(uow: PlatformUnitOfWork, slug: str, plan: str) -> Organizatio
     uow.record_platform_action(
         "organization.plan_changed", org_id=org.id, detail={"from": before, "to": plan}
     )
-    policy = org_policies.policy_of(org.settings)
-    uow.after_commit(lambda: org_policies.publish(org.id, policy))
+    org_policies.renew_after_commit(uow, org.id)
     return org
 
 

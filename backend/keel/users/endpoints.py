@@ -12,7 +12,7 @@ from keel.core.pagination import Page, PageQuery, keyset_page
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
-from keel.models import Invitation
+from keel.models import Invitation, SecurityEvent
 from keel.users import service
 from keel.users.schemas import (
     InvitationCreate,
@@ -21,6 +21,7 @@ from keel.users.schemas import (
     MemberUpdate,
     ProfileOut,
     ProfileUpdate,
+    SecurityEventOut,
 )
 
 MembersRead = Annotated[Principal, allowed(Permission.MEMBERS_READ)]
@@ -94,3 +95,17 @@ async def update_profile(body: ProfileUpdate, principal: OwnProfile, uow: UoW) -
     assert principal.user_id is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return ProfileOut.model_validate(await service.update_profile(uow, principal.user_id, changes))
+
+
+@me.get("/security-events", response_model=Page[SecurityEventOut])
+async def list_my_security_events(principal: OwnProfile, uow: UoW, page: PageQuery) -> Page[SecurityEventOut]:
+    """Your account's sign-ins (accepted and refused), second-factor, password and e-mail changes, newest
+    first. Nobody else's: the database shows a user only their own."""
+    rows, next_cursor = await keyset_page(
+        uow.session,
+        select(SecurityEvent),
+        created_at=SecurityEvent.created_at,
+        row_id=SecurityEvent.id,
+        params=page,
+    )
+    return Page(items=[SecurityEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from keel.organizations.schemas import Locale, Name, TimeZone
 
-Role = Literal["org_admin", "manager", "sales_rep", "finance", "support"]
+# A built-in role or one of the organisation's own (checked against them when saved).
+Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 
 
 class InvitationCreate(BaseModel):
@@ -56,6 +57,24 @@ class ProfileOut(BaseModel):
     locale: str
     time_zone: str
     email_verified_at: datetime | None
+
+
+class SecurityEventOut(BaseModel):
+    """A sign-in, second-factor, password or e-mail event of the caller's own account."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    created_at: datetime
+    action: str
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any] | None
+
+    @field_validator("ip", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> str | None:
+        return None if value is None else str(value)
 
 
 class ProfileUpdate(BaseModel):

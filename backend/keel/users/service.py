@@ -7,6 +7,8 @@ from uuid import UUID
 
 from sqlalchemy import delete, func, select, text, update
 
+from keel.access.service import require_role
+from keel.audit.security import record_security_event
 from keel.audit.service import record_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
@@ -17,6 +19,7 @@ from keel.identity import opaque
 from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
 from keel.identity.revocation import mark_revoked, member_key, subject_key
 from keel.models import Invitation, Membership, Organization, RefreshToken, User
+from keel.organizations.policy import bump_access_version
 from keel.users.schemas import MemberOut
 
 INVITATION_DAYS = 7
@@ -26,6 +29,7 @@ _HAS_ACCOUNT = text("SELECT 1 FROM keel.login_candidate(:email)")
 
 async def invite(uow: UnitOfWork, email: str, role: str, *, invited_by: str) -> Invitation:
     email = normalise_email(email)
+    await require_role(uow, role)
     settings = await uow.session.scalar(select(Organization.settings).where(Organization.id == uow.tenant))
     domains = (settings or {}).get("invitation_domains") or []
     if domains and email.rsplit("@", 1)[1] not in domains:
@@ -102,6 +106,7 @@ async def accept_invitation(uow: UnitOfWork, token: str, *, password: str, name:
     uow.actor = f"user:{user.id}"
     if await uow.session.get(Membership, (invitation.org_id, user.id)) is None:
         await add_membership(uow, user.id, invitation.role)
+        await bump_access_version(uow)
     invitation.accepted_at, invitation.accepted_by = datetime.now(UTC), user.id
     await record_event(
         uow,
@@ -167,6 +172,7 @@ async def _keep_an_admin(uow: UnitOfWork, membership: Membership) -> None:
 async def change_role(uow: UnitOfWork, user_id: UUID, role: str) -> MemberOut:
     membership, user = await _membership(uow, user_id)
     if membership.role != role:
+        await require_role(uow, role)
         if role != "org_admin":
             await _keep_an_admin(uow, membership)
         before = membership.role
@@ -181,6 +187,7 @@ async def change_role(uow: UnitOfWork, user_id: UUID, role: str) -> MemberOut:
         )
         # Access tokens carry the old role: end them now; a refresh picks up the new one.
         await mark_revoked(get_shared_state(), [member_key(uow.tenant, user_id)])
+        await bump_access_version(uow)
     return _member(membership, user)
 
 
@@ -197,12 +204,14 @@ async def remove_member(uow: UnitOfWork, user_id: UUID) -> None:
         uow, "member.removed", entity_type="user", entity_id=user_id, before={"role": membership.role}
     )
     await mark_revoked(get_shared_state(), [member_key(uow.tenant, user_id)])
+    await bump_access_version(uow)
 
 
 async def reset_member_mfa(uow: UnitOfWork, user_id: UUID) -> None:
     if not await uow.session.scalar(_RESET_MFA, {"user_id": user_id}):
         raise Problem(404, "No such member.")
     await record_event(uow, "member.mfa_reset", entity_type="user", entity_id=user_id)
+    await record_security_event(uow, "mfa.reset_by_admin", user_id=user_id, detail={"by": uow.actor})
     # The member's sessions and refresh tokens ended with tokens_valid_after; end access tokens too.
     await mark_revoked(get_shared_state(), [subject_key(user_id)])
 

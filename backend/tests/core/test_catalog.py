@@ -25,11 +25,18 @@ GLOBAL_TABLES = {
     "users": "global identities; a transaction sees its own user, and the members of its organisation",
     "user_tokens": "a user's e-mailed links; only that user's transaction sees them",
     "login_sessions": "a user's browser sessions; only that user's transaction sees them",
+    "security_events": "a user's sign-in and account events; only that user's transaction reads them, "
+    "and only the definer function appends",
 }
 # Global tables the runtime role may read (one SELECT-only policy, no write grant).
 RUNTIME_READABLE = {"signing_keys", "oauth_clients"}
 # Global tables of per-user rows: the exact user policy (and, for users, the member-visibility one).
-USER_TABLES = {"users": "id", "user_tokens": "user_id", "login_sessions": "user_id"}
+USER_TABLES = {
+    "users": "id",
+    "user_tokens": "user_id",
+    "login_sessions": "user_id",
+    "security_events": "user_id",
+}
 USER_POLICY = (
     r"^\({key} = \( SELECT \(NULLIF\(current_setting\('app\.user_id'::text, true\), "
     r"""''::text\)\)::uuid AS "nullif"\)\)$"""
@@ -46,6 +53,7 @@ DEFINER_FUNCTIONS = {
     "my_organizations": "lists the organisations of the transaction's own user (the org picker)",
     "purge_spent_credentials": "housekeeping: deletes credentials a day after they stopped working",
     "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
+    "record_security_event": "appends a user's security event (before any user is known, at sign-in)",
 }
 
 # The whole expression, exactly: nothing may be OR-ed onto it.
@@ -103,8 +111,15 @@ def test_every_tenant_table_has_a_tenant_policy_for_reads_and_writes(admin: psyc
         assert roles == ["public"] and cmd == "ALL", name
         assert TENANT_POLICY.match(qual) and TENANT_POLICY.match(with_check), (name, qual, with_check)
         assert (TENANT_POLICY.match(qual).group(1) == "id") == (name == "organizations"), name
-        others = [p for p in policies if p[0] != "tenant_isolation"]
+        others = [p for p in policies if p[0] not in ("tenant_isolation", "record_scope")]
         assert all(roles == ["keel_platform"] for _, roles, *_ in others), (name, others)
+        # Owned records (keel.core.rls.owned_table) add a scope policy: restrictive, so it only narrows.
+        scoped = admin.execute(
+            "SELECT permissive FROM pg_policies WHERE schemaname = 'keel' AND tablename = %s "
+            "AND policyname = 'record_scope'",
+            [name],
+        ).fetchall()
+        assert all(row[0] == "RESTRICTIVE" for row in scoped), name
 
 
 def _assert_user_policies(name: str, policies: list[tuple[str, list[str], str, str, str]]) -> None:
@@ -116,6 +131,7 @@ def _assert_user_policies(name: str, policies: list[tuple[str, list[str], str, s
     if name == "users":
         _, roles, cmd, qual, with_check = by_name.pop("org_members")
         assert (roles, cmd, qual, with_check) == (["public"], "SELECT", MEMBER_VISIBILITY, None)
+    if name in ("users", "security_events"):
         _, roles, *_ = by_name.pop("platform_access")
         assert roles == ["keel_platform"]
     assert by_name == {}, (name, by_name)

@@ -61,6 +61,24 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "seed-1"},
         )
         assert issued.status_code == 201
+        role = await client.post(
+            "/api/v1/roles",
+            json={"key": "auditor", "name": "Auditor", "permissions": ["audit:read"], "record_scope": "own"},
+            headers={**org.headers, "Idempotency-Key": "role-1"},
+        )
+        assert role.status_code == 201, role.text
+        team = await client.post(
+            "/api/v1/teams", json={"name": "North"}, headers={**org.headers, "Idempotency-Key": "team-1"}
+        )
+        assert team.status_code == 201, team.text
+        joined = await client.put(
+            f"/api/v1/teams/{team.json()['id']}/members/{member.id}", headers=org.headers
+        )
+        assert joined.status_code == 204, joined.text
+        exported = await client.post(
+            "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
+        )
+        assert exported.status_code == 202, exported.text
     return org_a, org_b
 
 

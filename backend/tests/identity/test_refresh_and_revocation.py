@@ -9,7 +9,16 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.conftest import PUBLIC_URL, DatabaseUnderTest, Org
-from tests.identity.conftest import THIRD_PARTY, WEB_CLIENT, MakeUser, bearer, refresh, tokens_for
+from tests.identity.conftest import (
+    THIRD_PARTY,
+    WEB_CLIENT,
+    MakeUser,
+    authorization,
+    authorization_code,
+    bearer,
+    refresh,
+    tokens_for,
+)
 
 ORGANIZATION = "/api/v1/organization"
 EVENTS = "/api/v1/audit-events"
@@ -198,3 +207,26 @@ async def test_an_organisation_can_keep_sign_ins_shorter_but_not_longer_than_the
                 "ORDER BY created_at DESC LIMIT 1"
             ).fetchone()
         assert row is not None and row[0].days == expected, days
+
+
+async def test_an_organisation_can_ask_for_a_fresh_sign_in_before_issuing_tokens(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, test_database: DatabaseUnderTest
+) -> None:
+    person = await make_user(org_a)
+    request = authorization()
+    await authorization_code(client, person, request)  # a browser session, signed in now
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        conn.execute("UPDATE keel.login_sessions SET password_at = now() - interval '3 hours'")
+    assert (await client.get(request.url)).status_code == 302  # the platform allows 12 hours
+    current = await client.get(ORGANIZATION, headers=org_a.headers)
+    saved = await client.patch(
+        ORGANIZATION,
+        json={"settings": {"session_hours": 2}},
+        headers={**org_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert saved.status_code == 200
+    again = await client.get(request.url)
+    assert again.status_code == 303 and again.headers["location"].startswith("/login?next=")
+    assert (await client.get(authorization().url)).status_code == 303  # no code for any client
+    code = await authorization_code(client, person, request)  # signing in again is enough
+    assert code

@@ -75,6 +75,7 @@ async def test_each_organisation_reads_its_own_profile_and_no_other(
         "plan": "standard",
         "invitation_domains": [],
         "refresh_token_days": None,
+        "session_hours": None,
     }
 
 
@@ -203,6 +204,7 @@ async def test_valid_settings_are_saved_and_merged_with_the_others(
         "plan": "standard",
         "invitation_domains": [],
         "refresh_token_days": None,
+        "session_hours": None,
     }
     assert response.json()["settings"] == expected
     assert (await client.get(ORG, headers=org_a.headers)).json()["settings"] == expected

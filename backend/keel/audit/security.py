@@ -1,0 +1,65 @@
+"""Security events of user accounts, outside any organisation's audit trail: sign-ins accepted and
+refused, second factors, passwords and e-mail changes. Appended through a definer function (the
+runtime role cannot write the table) in the transaction of what they record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+
+from keel.audit.service import ChainBreak, chain_breaks
+from keel.core.uow import UnitOfWork
+
+_RECORD = text(
+    "SELECT keel.record_security_event(:user_id, :email, :action, :ip, :user_agent, :request_id, "
+    "CAST(:detail AS jsonb))"
+)
+
+
+async def record_security_event(
+    uow: UnitOfWork,
+    action: str,
+    *,
+    user_id: UUID | None = None,
+    email: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append `action` for the account `user_id` (or, when no account matched, the address tried)."""
+    await uow.session.execute(
+        _RECORD,
+        {
+            "user_id": user_id,
+            "email": email if user_id is None else None,
+            "action": action,
+            "ip": uow.client_ip,
+            "user_agent": uow.user_agent,
+            "request_id": uow.request_id,
+            "detail": json.dumps(dict(detail)) if detail else None,
+        },
+    )
+
+
+_VERIFY = text(
+    """
+    SELECT subject, seq, id::text AS id, hash = keel.security_event_digest(e) AS intact,
+           prev_hash = coalesce(lag(hash) OVER w, decode(repeat('00', 32), 'hex')) AS linked,
+           seq = coalesce(lag(seq) OVER w, 0) + 1 AS consecutive
+    FROM keel.security_events e
+    WINDOW w AS (PARTITION BY subject ORDER BY seq)
+    ORDER BY subject, seq
+    """
+)
+
+
+async def verify_security_chains(uow: UnitOfWork) -> tuple[int, list[tuple[str, ChainBreak]]]:
+    """Every account's chain (the platform role reads them all): (rows checked, (subject, break) pairs)."""
+    rows = (await uow.session.execute(_VERIFY)).all()
+    by_subject: dict[str, list[Any]] = {}
+    for row in rows:
+        by_subject.setdefault(row.subject, []).append(row)
+    breaks = [(subject, b) for subject, chain in by_subject.items() for b in chain_breaks(chain)]
+    return len(rows), breaks
