@@ -19,8 +19,11 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from keel.access.permissions import permissions_markdown
+from keel.audit.retention import maintain as maintain_audit_partitions
 from keel.audit.security import verify_security_chains
 from keel.audit.service import ChainBreak, verify_chain
 from keel.core.config import Settings, get_settings
@@ -69,6 +72,21 @@ def migrate(revision: str = "head") -> None:
     configure_logging(settings)
     run_migrations(settings, revision)
     console.print(f"[green]migrated[/] to {revision}")
+    if revision == "head":
+        _maintain_audit(settings)
+
+
+def _maintain_audit(settings: Settings) -> None:
+    engine = create_engine(admin_url(settings), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            done = maintain_audit_partitions(conn, settings.audit_retention_months)
+    finally:
+        engine.dispose()
+    console.print(
+        f"audit partitions: {len(done.created)} created, {len(done.detached)} detached to keel_archive"
+        + "".join(f"\n  detached {name}" for name in done.detached)
+    )
 
 
 @app.command()
@@ -154,6 +172,7 @@ def dev() -> None:
     configure_logging(settings)
     url = admin_url(settings)  # starts the embedded PostgreSQL when DATABASE_URL is not set
     run_migrations(settings, url=url)
+    _maintain_audit(settings)
     _show_demo(asyncio.run(seed_demo(settings, _operator())), settings)
     api = f"http://{settings.api_host}:{settings.api_port}"
     env = {**os.environ, "DATABASE_URL": libpq_url(url)}
@@ -294,6 +313,15 @@ def permissions() -> None:
     sys.stdout.write(permissions_markdown())
 
 
+@audit_app.command("maintain")
+def maintain_audit() -> None:
+    """Create the coming months' audit partitions and detach months past their category's retention
+    into the keel_archive schema (run it monthly, e.g. from cron; `keel migrate` runs it too)."""
+    settings = get_settings()
+    configure_logging(settings)
+    _maintain_audit(settings)
+
+
 @audit_app.command("verify")
 def verify_audit(org: Annotated[str | None, typer.Option(help="one organisation's slug")] = None) -> None:
     """Recompute every organisation's audit hash chain; name each altered, missing or reordered row."""
@@ -328,7 +356,8 @@ def verify_audit(org: Annotated[str | None, typer.Option(help="one organisation'
         console.print(f"{slug}: {checked} rows, {'[red]BROKEN[/]' if breaks else 'intact'}")
         for item in breaks:
             broken = True
-            console.print(f"  row {item.seq} ({item.event_id}): {item.problem}")
+            where = f"{item.chain} row {item.seq}" if item.chain else f"row {item.seq}"
+            console.print(f"  {where} ({item.event_id}): {item.problem}")
     if broken:
         raise typer.Exit(1)
 

@@ -4,7 +4,7 @@
 - `members.csv`: every member with their role, second factor, teams, when they joined and last signed in;
 - `permission-matrix.csv`: every role (built-in and the organisation's own) against every permission, and
   which records each role sees;
-- `manifest.json`: the organisation, when and for whom it was built, the head of the audit chain, and
+- `manifest.json`: the organisation, when and for whom it was built, the head of each audit chain, and
   each file's SHA-256, size and row count, so the files can be checked after they leave Keel.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from keel.access.permissions import Permission
 from keel.access.service import list_roles
@@ -30,9 +30,10 @@ from keel.core.errors import Problem
 from keel.core.exports import csv_line
 from keel.core.jobs import enqueue, tenant_task
 from keel.core.uow import UnitOfWork
-from keel.models import AuditEvent, ComplianceExport, Membership, Organization, Team, TeamMember, User
+from keel.models import ComplianceExport, Membership, Organization, Team, TeamMember, User
 
 log = structlog.get_logger("keel.audit")
+_CHAIN_HEADS = text("SELECT category, seq, hash FROM keel.audit_chains ORDER BY category")
 MEMBER_COLUMNS = ["user_id", "email", "name", "role", "mfa", "teams", "joined_at", "last_login_at"]
 
 
@@ -112,11 +113,7 @@ async def build_archive(uow: UnitOfWork, requested_by: str) -> tuple[bytes, dict
     """The zip and its manifest, read in one transaction (one consistent snapshot of the organisation)."""
     org = await uow.session.get(Organization, uow.tenant)
     assert org is not None
-    head = (
-        await uow.session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        )
-    ).first()
+    heads = (await uow.session.execute(_CHAIN_HEADS)).all()
     audit, members, matrix = await _audit_lines(uow), await _member_lines(uow), await _matrix_lines(uow)
     archive = _Archive()  # after every read: a failed read leaves no half-written zip behind
     archive.add("audit-events.csv", audit, rows=len(audit) - 1)
@@ -126,7 +123,7 @@ async def build_archive(uow: UnitOfWork, requested_by: str) -> tuple[bytes, dict
         "organization": {"id": str(org.id), "slug": org.slug, "name": org.name},
         "generated_at": datetime.now(UTC).isoformat(),
         "requested_by": requested_by,
-        "audit_chain_head": {"seq": head.seq, "hash": head.hash.hex()} if head else None,
+        "audit_chain_heads": {h.category: {"seq": h.seq, "hash": h.hash.hex()} for h in heads},
         "files": list(archive.files),
     }
     archive.add("manifest.json", data=json.dumps(manifest, indent=2).encode())

@@ -12,6 +12,7 @@ from keel.core.pagination import PageParams, keyset_page
 from keel.models import AuditEvent
 
 EXPORT_COLUMNS = [
+    "category",
     "seq",
     "created_at",
     "actor",
@@ -69,8 +70,12 @@ async def list_events(
 
 
 async def stream_events(session: AsyncSession, where: AuditFilter) -> AsyncIterator[dict[str, Any]]:
-    """Every matching row in chain order, fetched in batches (memory stays flat whatever the count)."""
-    stmt = _filtered(select(AuditEvent), where).order_by(AuditEvent.seq).execution_options(yield_per=500)
+    """Every matching row, oldest first, fetched in batches (memory stays flat whatever the count)."""
+    stmt = (
+        _filtered(select(AuditEvent), where)
+        .order_by(AuditEvent.created_at, AuditEvent.id)
+        .execution_options(yield_per=500)
+    )
     async for event in await session.stream_scalars(stmt):
         row = {column: getattr(event, column) for column in EXPORT_COLUMNS}
         row["hash"] = event.hash.hex()

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"standard": "1200/minute", "enterprise": "6000/minute"}
     )
     rate_limit_user: str = "600/minute"  # per user, across their clients
+    # Months each audit category is kept before `keel audit maintain` detaches it (keel/audit/categories.py).
+    audit_retention_months: dict[str, int] = Field(
+        default_factory=lambda: {"money": 84, "security": 36, "access": 13, "general": 84}
+    )
     # Per client address, on what attackers hammer: sign-in and reset forms, and the token endpoint.
     rate_limit_sign_in: str = "30/minute"
     rate_limit_export: str = "10/minute"  # per organisation: exports are heavy and sensitive

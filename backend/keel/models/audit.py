@@ -12,15 +12,17 @@ from keel.models.base import Base, TenantMixin, created_at_column, uuid_pk
 
 
 class AuditEvent(TenantMixin, Base):
-    """Who did what inside one organisation. Written in the transaction of the change it records."""
+    """Who did what inside one organisation. Written in the transaction of the change it records.
+
+    Partitioned by category and month (migration 0008); the database's primary key is
+    (org_id, category, seq, created_at), `id` identifies a row for the ORM and in the API.
+    """
 
     __tablename__ = "audit_events"
-    __table_args__ = (
-        Index("ix_audit_events_org_id_created_at_id", "org_id", "created_at", "id"),
-        UniqueConstraint("org_id", "seq"),
-    )
+    __table_args__ = (Index("ix_audit_events_org_id_created_at_id", "org_id", "created_at", "id"),)
 
     id: Mapped[UUID] = uuid_pk()
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
     actor: Mapped[str] = mapped_column(String(200), nullable=False)
     action: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -31,7 +33,8 @@ class AuditEvent(TenantMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    # Set by the database (trigger keel.audit_chain): place in the organisation's chain and its hashes.
+    # Set by the database (trigger keel.audit_chain): place in the organisation's chain of this
+    # category, and its hashes.
     seq: Mapped[int] = mapped_column(BigInteger, FetchedValue(), nullable=False)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32), FetchedValue(), nullable=False)

@@ -94,7 +94,10 @@ async def test_a_rewritten_row_with_a_recomputed_hash_still_breaks_the_next_link
         "UPDATE keel.audit_events e SET actor = 'someone else' WHERE org_id = %s AND seq = 2", [org_a.id]
     )
     owner.execute(
-        "UPDATE keel.audit_events e SET hash = keel.audit_digest(e) WHERE org_id = %s AND seq = 2", [org_a.id]
+        "UPDATE keel.audit_events e SET hash = keel.audit_digest(prev_hash, id, org_id, category, seq, "
+        "created_at, actor, action, entity_type, entity_id, request_id, ip, user_agent, before, after) "
+        "WHERE org_id = %s AND seq = 2",
+        [org_a.id],
     )
     assert await _verify(org_a) == (5, [(3, "out of order or re-linked")])
 

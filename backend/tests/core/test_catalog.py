@@ -54,6 +54,7 @@ DEFINER_FUNCTIONS = {
     "purge_spent_credentials": "housekeeping: deletes credentials a day after they stopped working",
     "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
     "record_security_event": "appends a user's security event (before any user is known, at sign-in)",
+    "audit_chain": "the audit trigger: moves the chain head of the row's organisation and category",
 }
 
 # The whole expression, exactly: nothing may be OR-ed onto it.
@@ -73,9 +74,22 @@ def _tables(admin: psycopg.Connection) -> list[tuple[str, bool, bool]]:
     return admin.execute(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') ORDER BY 1",
+        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
         [list(APP_SCHEMAS)],
     ).fetchall()
+
+
+def test_partitions_are_reachable_only_through_their_policied_parent(admin: psycopg.Connection) -> None:
+    # A partition has no policies of its own: a runtime role that could name it would skip the parent's.
+    partitions = admin.execute(
+        "SELECT c.relname, has_table_privilege('keel_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE'), "
+        "has_table_privilege('keel_platform', c.oid, 'SELECT, INSERT, UPDATE, DELETE') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relispartition",
+        [list(APP_SCHEMAS)],
+    ).fetchall()
+    assert any(name.startswith("audit_events_") for name, *_ in partitions)  # the check sees them
+    assert [(name, app, platform) for name, app, platform in partitions if app or platform] == []
 
 
 def test_every_table_has_row_level_security_enabled_and_forced(admin: psycopg.Connection) -> None:
@@ -140,7 +154,7 @@ def _assert_user_policies(name: str, policies: list[tuple[str, list[str], str, s
 def test_every_table_without_org_id_is_on_the_allowlist(admin: psycopg.Connection) -> None:
     without = admin.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') AND NOT EXISTS ("
+        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND NOT EXISTS ("
         "  SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id'"
         "  AND NOT a.attisdropped)"
     ).fetchall()

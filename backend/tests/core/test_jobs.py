@@ -370,8 +370,8 @@ async def test_tenant_job_sees_only_its_own_organisations_rows(
     for n in range(3):
         await admin_query(
             test_database,
-            "INSERT INTO keel.audit_events (org_id, actor, action, entity_type, entity_id) "
-            "VALUES (%s, 'tests', 'tests.noise', 'test_job', %s)",
+            "INSERT INTO keel.audit_events (org_id, category, actor, action, entity_type, entity_id) "
+            "VALUES (%s, 'general', 'tests', 'tests.noise', 'test_job', %s)",
             org_b.id,
             f"noise-{n}",
         )

@@ -28,7 +28,7 @@ def _tenant_tables(admin: psycopg.Connection) -> list[tuple[str, str]]:
     rows = admin.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped "
-        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') ORDER BY 1"
+        "WHERE n.nspname = 'keel' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1"
     ).fetchall()
     return [("organizations", "id"), *[(r[0], "org_id") for r in rows]]
 

@@ -1,0 +1,95 @@
+"""Audit partitions: months created ahead, months past their category's retention detached.
+
+Run by `keel audit maintain` (and at the end of `keel migrate`) as the owner, never by the runtime
+roles: partitions are DDL. A detached month moves to the `keel_archive` schema, where no runtime role
+can reach it, for the operator to export and drop. Before it goes, each chain's last row in it becomes
+the chain's anchor, so `keel audit verify` still checks what remains from its first row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Connection, text
+
+from keel.audit.categories import CATEGORIES
+from keel.core.db import DEFINER_ROLE, OWNER_ROLE
+
+MONTHS_AHEAD = 12
+
+_MONTHS = text(
+    """
+    SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = CAST(:parent AS regclass)
+    """
+)
+# The last row of each chain in the month being detached becomes that chain's anchor.
+_ANCHOR = text(
+    """
+    UPDATE keel.audit_chains c SET anchor_seq = last.seq, anchor_hash = last.hash
+    FROM (
+        SELECT DISTINCT ON (org_id) org_id, category, seq, hash FROM keel.audit_events
+        WHERE category = :category AND created_at >= :start AND created_at < :end
+        ORDER BY org_id, seq DESC
+    ) AS last
+    WHERE c.org_id = last.org_id AND c.category = last.category
+      AND (c.anchor_seq IS NULL OR c.anchor_seq < last.seq)
+    """
+)
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    created: list[str]
+    detached: list[str]
+
+
+def month_start(day: date, add: int = 0) -> date:
+    months = day.year * 12 + day.month - 1 + add
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def _partition_name(category: str, month: date) -> str:
+    return f"audit_events_{category}_{month:%Y%m}"
+
+
+def _existing_months(conn: Connection, category: str) -> dict[date, str]:
+    months = {}
+    for name, bound in conn.execute(_MONTHS, {"parent": f"keel.audit_events_{category}"}).all():
+        # "FOR VALUES FROM ('2026-11-01 00:00:00+00') TO (…)"
+        months[date.fromisoformat(bound.split("'")[1][:10])] = name
+    return months
+
+
+def maintain(conn: Connection, retention_months: dict[str, int], today: date | None = None) -> Maintenance:
+    """Create each category's months up to MONTHS_AHEAD ahead; detach those older than its retention."""
+    this_month = month_start(today or datetime.now(UTC).date())
+    created, detached = [], []
+    conn.exec_driver_sql(f"SET ROLE {OWNER_ROLE}")
+    for category in CATEGORIES:
+        existing = _existing_months(conn, category)
+        for ahead in range(MONTHS_AHEAD + 1):
+            month = month_start(this_month, ahead)
+            if month not in existing:
+                name = _partition_name(category, month)
+                conn.exec_driver_sql(
+                    f"CREATE TABLE keel.{name} PARTITION OF keel.audit_events_{category} "
+                    f"FOR VALUES FROM ('{month.isoformat()}') TO ('{month_start(month, 1).isoformat()}')"
+                )
+                created.append(name)
+        if category not in retention_months:
+            raise ValueError(f"KEEL_AUDIT_RETENTION_MONTHS names no retention for {category!r}")
+        keep_from = month_start(this_month, -retention_months[category])
+        for month, name in sorted(existing.items()):
+            if month >= keep_from:
+                continue
+            conn.exec_driver_sql(f"SET ROLE {DEFINER_ROLE}")  # reads every organisation's chains
+            conn.execute(_ANCHOR, {"category": category, "start": month, "end": month_start(month, 1)})
+            conn.exec_driver_sql(f"SET ROLE {OWNER_ROLE}")
+            conn.exec_driver_sql(f"ALTER TABLE keel.audit_events_{category} DETACH PARTITION keel.{name}")
+            conn.exec_driver_sql(f"ALTER TABLE keel.{name} SET SCHEMA keel_archive")
+            detached.append(name)
+    conn.exec_driver_sql("RESET ROLE")
+    return Maintenance(created, detached)
