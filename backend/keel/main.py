@@ -46,7 +46,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.db = db  # None: the runtime pool, opened on first request
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
 
     api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for router in API_V1_ROUTERS:

@@ -1,7 +1,9 @@
-"""Request plumbing in one pure-ASGI layer: request id, body cap, security headers, metrics, access log."""
+"""Request plumbing in one pure-ASGI layer: request id, body cap and read timeout, security headers,
+metrics, access log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -26,9 +28,10 @@ access_log = structlog.get_logger("keel.access")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,16 +87,25 @@ class RequestContextMiddleware:
             )
 
     def _capped(self, receive: Receive) -> Receive:
-        received = 0
-        limit = self.max_body_bytes
+        """The body, refused once larger than the cap or slower than the timeout (a slow client must
+        not hold a worker). After the last chunk, `receive` waits for a disconnect as long as it likes."""
+        received, complete = 0, False
+        limit, timeout = self.max_body_bytes, self.body_timeout_seconds
+        deadline = time.monotonic() + timeout
 
         async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise HTTPException(408, f"The body did not arrive within {timeout:g} seconds.") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise HTTPException(413, f"The body is larger than {limit} bytes.")
+                complete = not message.get("more_body", False)
             return message
 
         return capped_receive

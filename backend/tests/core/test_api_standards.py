@@ -6,6 +6,7 @@ its idempotency keys are read back as the admin afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from keel.core.config import get_settings
+from keel.core.db import runtime_database
 from keel.core.platform import platform_unit_of_work
 from keel.main import create_app
 from keel.organizations.service import create_organization
@@ -347,6 +349,27 @@ async def test_a_declared_length_over_the_cap_is_refused_before_the_body_is_read
         },
     )
     assert_problem(response, 413)
+
+
+async def test_a_body_slower_than_the_timeout_is_refused_with_408_and_changes_nothing(
+    org_a: Org, test_database: Any, settings: Any
+) -> None:
+    before = await snapshot(test_database, org_a.id)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"name": '
+        await asyncio.sleep(1.0)  # a slow client, holding the request open
+        yield b'"slow"}'
+
+    impatient = create_app(settings.model_copy(update={"body_timeout_seconds": 0.3}), db=runtime_database())
+    transport = httpx.ASGITransport(app=impatient)
+    async with httpx.AsyncClient(transport=transport, base_url="https://keel.test") as slow_client:
+        response = await slow_client.post(
+            KEYS, content=trickle(), headers={**org_a.headers, "Content-Type": "application/json"}
+        )
+    problem = assert_problem(response, 408)
+    assert "0.3 seconds" in problem["detail"]
+    assert await snapshot(test_database, org_a.id) == before
 
 
 async def _chunks(total: int, size: int = 64 * 1024) -> AsyncIterator[bytes]:
