@@ -179,6 +179,20 @@ def truncate_all(database: DatabaseUnderTest) -> None:
         conn.execute(f"TRUNCATE {', '.join(_app_tables(conn))} RESTART IDENTITY CASCADE")
 
 
+@pytest.fixture
+def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
+    """The superuser, autocommitting: to look at or tamper with anything, past every policy."""
+    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def runtime(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
+    """The runtime role every request and job uses, bound by row-level security."""
+    with psycopg.connect(test_database.role_conninfo("keel_app")) as conn:
+        yield conn
+
+
 @pytest.fixture(scope="session")
 async def app(test_database: DatabaseUnderTest):  # type: ignore[no-untyped-def]
     application = create_app(get_settings(), db=core_db.runtime_database())

@@ -16,6 +16,7 @@ EXPORT_COLUMNS = [
     "seq",
     "created_at",
     "actor",
+    "client_id",
     "action",
     "entity_type",
     "entity_id",
@@ -52,10 +53,12 @@ async def list_events(
     stmt = select(AuditEvent).options(
         load_only(
             AuditEvent.id,
+            AuditEvent.category,
             AuditEvent.seq,
             AuditEvent.hash,
             AuditEvent.created_at,
             AuditEvent.actor,
+            AuditEvent.client_id,
             AuditEvent.action,
             AuditEvent.entity_type,
             AuditEvent.entity_id,

@@ -11,9 +11,11 @@ class AuditEventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
-    seq: int = Field(description="Place in the organisation's hash chain, from 1 without gaps")
+    category: str = Field(description="money, security, access or general: sets retention and the chain")
+    seq: int = Field(description="Place in the organisation's chain of this category, from 1 without gaps")
     created_at: datetime
     actor: str
+    client_id: str | None = Field(default=None, description="The OAuth client a user acted through")
     action: str
     entity_type: str
     entity_id: str | None

@@ -42,6 +42,7 @@ async def record_event(
         org_id=uow.tenant,
         category=category_of(action),
         actor=uow.actor or "system",
+        client_id=uow.client_id,
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id) if entity_id is not None else None,
@@ -70,7 +71,7 @@ _VERIFY = text(
     """
     SELECT e.category, e.seq, e.id::text AS id,
            e.hash = keel.audit_digest(e.prev_hash, e.id, e.org_id, e.category, e.seq, e.created_at,
-               e.actor, e.action, e.entity_type, e.entity_id, e.request_id, e.ip, e.user_agent,
+               e.actor, e.client_id, e.action, e.entity_type, e.entity_id, e.request_id, e.ip, e.user_agent,
                e.before, e.after) AS intact,
            e.prev_hash = coalesce(lag(e.hash) OVER w, c.anchor_hash, decode(repeat('00', 32), 'hex'))
                AS linked,

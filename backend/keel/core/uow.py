@@ -34,6 +34,7 @@ class UnitOfWork:
         self.org_id: UUID | None = None
         self.user_id: UUID | None = None
         self.actor: str | None = None
+        self.client_id: str | None = None  # the OAuth client a user acts through, for the audit trail
         self.request_id: str | None = None
         self.client_ip: str | None = None
         self.user_agent: str | None = None

@@ -115,6 +115,7 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
     else:
         grant = grant_for(await role_table(uow, principal.org_id, policy.access_version), principal.roles)
     principal = replace(principal, permissions=grant.permissions, record_scope=grant.record_scope)
+    uow.client_id = principal.client_id
     if principal.user_id is not None or uow.org_id != principal.org_id:  # a raw API key is already in
         await uow.enter_tenant(
             principal.org_id,

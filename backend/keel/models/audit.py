@@ -25,6 +25,7 @@ class AuditEvent(TenantMixin, Base):
     category: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
     actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    client_id: Mapped[str | None] = mapped_column(String(200))  # the OAuth client a user acted through
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     entity_type: Mapped[str] = mapped_column(String(50), nullable=False)
     entity_id: Mapped[str | None] = mapped_column(String(100))

@@ -51,13 +51,13 @@ END
 DIGEST = f"""
 CREATE FUNCTION keel.audit_digest(
     prev_hash bytea, id uuid, org_id uuid, category text, seq bigint, created_at timestamptz, actor text,
-    action text, entity_type text, entity_id text, request_id text, ip inet, user_agent text,
-    before jsonb, after jsonb
+    client_id text, action text, entity_type text, entity_id text, request_id text, ip inet,
+    user_agent text, before jsonb, after jsonb
 ) RETURNS bytea
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     SELECT sha256(coalesce(prev_hash, {GENESIS}) || convert_to(jsonb_build_array(
         id, org_id, category, seq, (extract(epoch FROM created_at) * 1000000)::bigint,
-        actor, action, entity_type, entity_id, request_id, host(ip), user_agent, before, after
+        actor, client_id, action, entity_type, entity_id, request_id, host(ip), user_agent, before, after
     )::text, 'UTF8'))
 $$
 """
@@ -77,8 +77,9 @@ BEGIN
     NEW.seq := coalesce(last_seq, 0) + 1;
     NEW.prev_hash := coalesce(last_hash, {GENESIS});
     NEW.hash := keel.audit_digest(
-        NEW.prev_hash, NEW.id, NEW.org_id, NEW.category, NEW.seq, NEW.created_at, NEW.actor, NEW.action,
-        NEW.entity_type, NEW.entity_id, NEW.request_id, NEW.ip, NEW.user_agent, NEW.before, NEW.after
+        NEW.prev_hash, NEW.id, NEW.org_id, NEW.category, NEW.seq, NEW.created_at, NEW.actor,
+        NEW.client_id, NEW.action, NEW.entity_type, NEW.entity_id, NEW.request_id, NEW.ip,
+        NEW.user_agent, NEW.before, NEW.after
     );
     INSERT INTO keel.audit_chains (org_id, category, seq, hash)
     VALUES (NEW.org_id, NEW.category, NEW.seq, NEW.hash)
@@ -137,6 +138,7 @@ def upgrade() -> None:
             -- must follow the months for retention to cut it cleanly.
             created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             actor varchar(200) NOT NULL,
+            client_id varchar(200),  -- the OAuth client a user acted through
             action varchar(100) NOT NULL,
             entity_type varchar(50) NOT NULL,
             entity_id varchar(100),
@@ -201,17 +203,39 @@ def upgrade() -> None:
         "FOR EACH ROW EXECUTE FUNCTION keel.audit_append_only()"
     )
 
-    # Every row, in its original order, into its category's chain.
+    # Every row, in its original order, into its category's chain. Chained here in one pass (the
+    # trigger would look up and move a chain head per row, which in one transaction grows with n²).
+    op.execute("ALTER TABLE keel.audit_events DISABLE TRIGGER audit_chain")
     op.execute("GRANT INSERT ON keel.audit_events TO keel_definer")
     _as_definer(
         f"""
-        INSERT INTO keel.audit_events (id, org_id, category, created_at, actor, action, entity_type,
-            entity_id, request_id, ip, user_agent, before, after)
-        SELECT id, org_id, {BACKFILL_CATEGORY}, created_at, actor, action, entity_type, entity_id,
-            request_id, ip, user_agent, before, after
-        FROM keel.audit_events_before_0008 ORDER BY org_id, seq
+        DO $$
+        DECLARE r record; chain_org uuid; chain_category text; n bigint; last bytea; h bytea;
+        BEGIN
+            FOR r IN SELECT o.*, {BACKFILL_CATEGORY} AS cat FROM keel.audit_events_before_0008 o
+                     ORDER BY org_id, cat, seq LOOP
+                IF r.org_id IS DISTINCT FROM chain_org OR r.cat IS DISTINCT FROM chain_category THEN
+                    chain_org := r.org_id; chain_category := r.cat; n := 0; last := {GENESIS};
+                END IF;
+                n := n + 1;
+                h := keel.audit_digest(last, r.id, r.org_id, r.cat, n, r.created_at, r.actor, NULL, r.action,
+                    r.entity_type, r.entity_id, r.request_id, r.ip, r.user_agent, r.before, r.after);
+                INSERT INTO keel.audit_events (id, org_id, category, created_at, actor, action, entity_type,
+                    entity_id, request_id, ip, user_agent, before, after, seq, prev_hash, hash)
+                VALUES (r.id, r.org_id, r.cat, r.created_at, r.actor, r.action, r.entity_type, r.entity_id,
+                    r.request_id, r.ip, r.user_agent, r.before, r.after, n, last, h);
+                last := h;
+            END LOOP;
+        END
+        $$
         """
     )
+    _as_definer(
+        "INSERT INTO keel.audit_chains (org_id, category, seq, hash) "
+        "SELECT DISTINCT ON (org_id, category) org_id, category, seq, hash FROM keel.audit_events "
+        "ORDER BY org_id, category, seq DESC"
+    )
+    op.execute("ALTER TABLE keel.audit_events ENABLE TRIGGER audit_chain")
     op.execute("REVOKE INSERT ON keel.audit_events FROM keel_definer")
     op.execute("DROP TABLE keel.audit_events_before_0008")
     op.execute("CREATE SCHEMA IF NOT EXISTS keel_archive AUTHORIZATION keel_owner")
@@ -242,7 +266,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION keel.audit_chain()")
     op.execute(
         "DROP FUNCTION keel.audit_digest(bytea, uuid, uuid, text, bigint, timestamptz, text, text, text, "
-        "text, text, inet, text, jsonb, jsonb)"
+        "text, text, text, inet, text, jsonb, jsonb)"
     )
     op.execute(
         """

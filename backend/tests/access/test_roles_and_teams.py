@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import DatabaseUnderTest, MakeOrg, Org, running_api
+from tests.conftest import DatabaseUnderTest, MakeOrg, Org, keel_env, running_api
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
@@ -174,12 +173,7 @@ async def test_a_permission_taken_from_a_role_stops_working_at_the_next_request(
 
 @pytest.fixture
 def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database.admin_conninfo(),
-        "REDIS_URL": redis_url,
-        "KEEL_LOG_LEVEL": "WARNING",
-    }
+    env = keel_env(test_database, REDIS_URL=redis_url, KEEL_LOG_LEVEL="WARNING")
     with running_api(env, processes=2) as bases:
         yield bases
 
@@ -245,6 +239,23 @@ async def test_teams_are_managed_by_an_org_admin_and_audited(
         "team.deleted",
     ):
         assert action in actions
+
+
+async def test_changes_made_through_an_app_record_the_user_and_the_client(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    admin = await make_user(org_a, "org_admin")
+    token = bearer((await tokens_for(client, admin))["access_token"])
+    made = await client.post("/api/v1/teams", json={"name": "N"}, headers={**token, "Idempotency-Key": "t"})
+    assert made.status_code == 201
+    by_key = await client.post(
+        "/api/v1/teams", json={"name": "S"}, headers={**org_a.headers, "Idempotency-Key": "t2"}
+    )
+    assert by_key.status_code == 201
+    events = (await client.get(AUDIT, params={"action": "team.created"}, headers=token)).json()["items"]
+    by_kind = {e["actor"].split(":")[0]: (e["client_id"], e["category"]) for e in events}
+    assert by_kind == {"user": ("test-web", "security"), "api_key": (None, "security")}
+    assert f"user:{admin.id}" in {e["actor"] for e in events}
 
 
 async def test_leaving_the_organisation_leaves_its_teams(

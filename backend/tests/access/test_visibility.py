@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 from psycopg import errors
 
 from keel.access.permissions import ROLE_SCOPES
-from keel.core.db import APP_ROLE
 from keel.core.rls import owned_table
 from tests.access.visibility import REGISTRY, OwnedRecordType, Viewer, expected, visible_in_the_database
-from tests.conftest import DatabaseUnderTest, Org
+from tests.conftest import Org
 
 PRACTICE = "owned_practice_records"
 CAST_ROLES = ("sales_rep", "sales_rep", "sales_rep", "manager", "manager", "org_admin", "support")
@@ -34,18 +33,6 @@ class Cast:
     org: Org
     people: list[tuple[UUID, str]]  # (user id, role)
     teams: list[UUID]
-
-
-@pytest.fixture
-def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def runtime(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.role_conninfo(APP_ROLE)) as conn:
-        yield conn
 
 
 def _seed_practice(conn: psycopg.Connection, org_id: UUID, owner: UUID, assignee: UUID | None) -> str:

@@ -95,7 +95,8 @@ async def test_a_rewritten_row_with_a_recomputed_hash_still_breaks_the_next_link
     )
     owner.execute(
         "UPDATE keel.audit_events e SET hash = keel.audit_digest(prev_hash, id, org_id, category, seq, "
-        "created_at, actor, action, entity_type, entity_id, request_id, ip, user_agent, before, after) "
+        "created_at, actor, client_id, action, entity_type, entity_id, request_id, ip, user_agent, "
+        "before, after) "
         "WHERE org_id = %s AND seq = 2",
         [org_a.id],
     )

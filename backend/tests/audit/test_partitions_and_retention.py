@@ -3,7 +3,6 @@ months past their category's limit into keel_archive, and every chain still veri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,12 +28,6 @@ from tests.test_cli import fresh_database, keel
 
 __all__ = ["fresh_database"]  # fixtures used here
 RETENTION = {"money": 84, "security": 36, "access": 13, "general": 84}
-
-
-@pytest.fixture
-def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
-        yield conn
 
 
 def _maintain(test_database: DatabaseUnderTest, months_ago: int = 0) -> tuple[list[str], list[str]]:

@@ -4,8 +4,6 @@ and hash-chained per account."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import psycopg
 import pytest
@@ -26,12 +24,6 @@ from tests.identity.conftest import (
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 MINE = "/api/v1/me/security-events"
-
-
-@pytest.fixture
-def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
-        yield conn
 
 
 def _events(admin: psycopg.Connection, subject: str) -> list[tuple[str, object]]:

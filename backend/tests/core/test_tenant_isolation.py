@@ -6,7 +6,6 @@ and cover every table that carries `org_id`, so a table added later is covered f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID
 
 import httpx
@@ -80,18 +79,6 @@ async def two_busy_orgs(
         )
         assert exported.status_code == 202, exported.text
     return org_a, org_b
-
-
-@pytest.fixture
-def admin(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def runtime(test_database: DatabaseUnderTest) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(test_database.role_conninfo(APP_ROLE)) as conn:
-        yield conn
 
 
 def _as_org(conn: psycopg.Connection, org_id: UUID | str) -> None:
