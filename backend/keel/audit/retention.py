@@ -1,4 +1,4 @@
-"""Audit partitions: months created ahead, months past their category's retention detached.
+"""Audit partitions: months created ahead, each category's months past its retention detached.
 
 Run by `keel audit maintain` (and at the end of `keel migrate`) as the owner, never by the runtime
 roles: partitions are DDL. A detached month moves to the `keel_archive` schema, where no runtime role
@@ -16,9 +16,9 @@ from sqlalchemy import Connection, text
 from keel.audit.categories import CATEGORIES
 from keel.core.db import DEFINER_ROLE, OWNER_ROLE
 
-MONTHS_AHEAD = 12
+MONTHS_AHEAD = 6
 
-_MONTHS = text(
+_CHILDREN = text(
     """
     SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -51,45 +51,57 @@ def month_start(day: date, add: int = 0) -> date:
     return date(months // 12, months % 12 + 1, 1)
 
 
-def _partition_name(category: str, month: date) -> str:
-    return f"audit_events_{category}_{month:%Y%m}"
+def _children(conn: Connection, parent: str) -> dict[str, str]:
+    """Partition name → its bound (`FOR VALUES FROM ('2026-11-01 …') TO (…)` or `FOR VALUES IN ('money')`)."""
+    return {name: bound for name, bound in conn.execute(_CHILDREN, {"parent": f"keel.{parent}"}).all()}
 
 
-def _existing_months(conn: Connection, category: str) -> dict[date, str]:
-    months = {}
-    for name, bound in conn.execute(_MONTHS, {"parent": f"keel.audit_events_{category}"}).all():
-        # "FOR VALUES FROM ('2026-11-01 00:00:00+00') TO (…)"
-        months[date.fromisoformat(bound.split("'")[1][:10])] = name
-    return months
+def _create_month(conn: Connection, month: date) -> str:
+    name = f"audit_events_{month:%Y%m}"
+    conn.exec_driver_sql(
+        f"CREATE TABLE keel.{name} PARTITION OF keel.audit_events FOR VALUES FROM ('{month.isoformat()}') "
+        f"TO ('{month_start(month, 1).isoformat()}') PARTITION BY LIST (category)"
+    )
+    for category in CATEGORIES:
+        conn.exec_driver_sql(
+            f"CREATE TABLE keel.{name}_{category} PARTITION OF keel.{name} FOR VALUES IN ('{category}')"
+        )
+    return name
 
 
 def maintain(conn: Connection, retention_months: dict[str, int], today: date | None = None) -> Maintenance:
-    """Create each category's months up to MONTHS_AHEAD ahead; detach those older than its retention."""
+    """Create the months up to MONTHS_AHEAD ahead; detach each category's months past its retention,
+    and drop a month once every category has left it (it is then empty)."""
+    missing = [c for c in CATEGORIES if c not in retention_months]
+    if missing:
+        raise ValueError(f"KEEL_AUDIT_RETENTION_MONTHS names no retention for {', '.join(missing)}")
     this_month = month_start(today or datetime.now(UTC).date())
     created, detached = [], []
     conn.exec_driver_sql(f"SET ROLE {OWNER_ROLE}")
-    for category in CATEGORIES:
-        existing = _existing_months(conn, category)
-        for ahead in range(MONTHS_AHEAD + 1):
-            month = month_start(this_month, ahead)
-            if month not in existing:
-                name = _partition_name(category, month)
-                conn.exec_driver_sql(
-                    f"CREATE TABLE keel.{name} PARTITION OF keel.audit_events_{category} "
-                    f"FOR VALUES FROM ('{month.isoformat()}') TO ('{month_start(month, 1).isoformat()}')"
-                )
-                created.append(name)
-        if category not in retention_months:
-            raise ValueError(f"KEEL_AUDIT_RETENTION_MONTHS names no retention for {category!r}")
-        keep_from = month_start(this_month, -retention_months[category])
-        for month, name in sorted(existing.items()):
-            if month >= keep_from:
+    months = {
+        date.fromisoformat(bound.split("'")[1][:10]): name
+        for name, bound in _children(conn, "audit_events").items()
+    }
+    for ahead in range(MONTHS_AHEAD + 1):
+        month = month_start(this_month, ahead)
+        if month not in months:
+            months[month] = _create_month(conn, month)
+            created.append(months[month])
+    for month, name in sorted(months.items()):
+        leaves = _children(conn, name)
+        for category in CATEGORIES:
+            leaf = f"{name}_{category}"
+            if leaf not in leaves or month >= month_start(this_month, -retention_months[category]):
                 continue
             conn.exec_driver_sql(f"SET ROLE {DEFINER_ROLE}")  # reads every organisation's chains
             conn.execute(_ANCHOR, {"category": category, "start": month, "end": month_start(month, 1)})
             conn.exec_driver_sql(f"SET ROLE {OWNER_ROLE}")
-            conn.exec_driver_sql(f"ALTER TABLE keel.audit_events_{category} DETACH PARTITION keel.{name}")
-            conn.exec_driver_sql(f"ALTER TABLE keel.{name} SET SCHEMA keel_archive")
-            detached.append(name)
+            conn.exec_driver_sql(f"ALTER TABLE keel.{name} DETACH PARTITION keel.{leaf}")
+            conn.exec_driver_sql(f"ALTER TABLE keel.{leaf} SET SCHEMA keel_archive")
+            detached.append(leaf)
+            del leaves[leaf]
+        if not leaves:  # every category has gone to the archive: the month holds nothing
+            conn.exec_driver_sql(f"ALTER TABLE keel.audit_events DETACH PARTITION keel.{name}")
+            conn.exec_driver_sql(f"DROP TABLE keel.{name}")
     conn.exec_driver_sql("RESET ROLE")
     return Maintenance(created, detached)

@@ -1,9 +1,10 @@
-"""Audit trail by category and month: retention by detaching whole partitions, chains per category.
+"""Audit trail by month and category: retention by detaching whole partitions, chains per category.
 
-`audit_events` is partitioned by category (`money`, `security`, `access`, `general`), and each category
-by month of `created_at`. Each category keeps its rows for its own number of months
-(`KEEL_AUDIT_RETENTION_MONTHS`); `keel audit maintain` creates the months ahead and detaches the months
-past retention into the `keel_archive` schema — rows are never deleted from a live partition.
+`audit_events` is partitioned by month of `created_at`, and each month by category (`money`,
+`security`, `access`, `general`); months on top let a newest-first listing read only the latest
+months. Each category keeps its rows for its own number of months (`KEEL_AUDIT_RETENTION_MONTHS`);
+`keel audit maintain` creates the months ahead and detaches each category's months past retention into
+the `keel_archive` schema — rows are never deleted from a live partition.
 
 So that dropping a category's oldest months leaves a verifiable chain, every (organisation, category)
 has its own hash chain. `audit_chains` holds each chain's head (no scan of the partitions per insert)
@@ -34,7 +35,7 @@ branch_labels = None
 depends_on = None
 
 CATEGORIES = ("money", "security", "access", "general")
-MONTHS_AHEAD = 12
+MONTHS_AHEAD = 6
 GENESIS = "'\\x" + "00" * 32 + "'::bytea"
 
 # The category of the actions that existed before this migration (later ones are set by the writer).
@@ -95,12 +96,17 @@ def _month(d: date, add: int = 0) -> date:
     return date(months // 12, months % 12 + 1, 1)
 
 
-def month_partition(category: str, first_day: date) -> str:
-    name = f"audit_events_{category}_{first_day:%Y%m}"
-    return (
-        f"CREATE TABLE keel.{name} PARTITION OF keel.audit_events_{category} "
-        f"FOR VALUES FROM ('{first_day.isoformat()}') TO ('{_month(first_day, 1).isoformat()}')"
-    )
+def month_partitions(first_day: date) -> list[str]:
+    """A month of the trail, and in it one partition per category."""
+    month = f"audit_events_{first_day:%Y%m}"
+    return [
+        f"CREATE TABLE keel.{month} PARTITION OF keel.audit_events FOR VALUES FROM "
+        f"('{first_day.isoformat()}') TO ('{_month(first_day, 1).isoformat()}') PARTITION BY LIST (category)",
+        *(
+            f"CREATE TABLE keel.{month}_{category} PARTITION OF keel.{month} FOR VALUES IN ('{category}')"
+            for category in CATEGORIES
+        ),
+    ]
 
 
 def _as_definer(statement: str) -> None:
@@ -151,21 +157,17 @@ def upgrade() -> None:
             prev_hash bytea NOT NULL,
             hash bytea NOT NULL,
             CONSTRAINT pk_audit_events PRIMARY KEY (org_id, category, seq, created_at)
-        ) PARTITION BY LIST (category)
+        ) PARTITION BY RANGE (created_at)
         """
     )
     op.execute(
         "CREATE INDEX ix_audit_events_org_id_created_at_id ON keel.audit_events (org_id, created_at, id)"
     )
-    for category in CATEGORIES:
-        op.execute(
-            f"CREATE TABLE keel.audit_events_{category} PARTITION OF keel.audit_events "
-            f"FOR VALUES IN ('{category}') PARTITION BY RANGE (created_at)"
-        )
-        month = first
-        while month <= _month(this_month, MONTHS_AHEAD):
-            op.execute(month_partition(category, month))
-            month = _month(month, 1)
+    month = first
+    while month <= _month(this_month, MONTHS_AHEAD):
+        for statement in month_partitions(month):
+            op.execute(statement)
+        month = _month(month, 1)
     for statement in tenant_table("audit_events", grants="SELECT, INSERT"):
         op.execute(statement)
     op.execute("GRANT SELECT, INSERT ON keel.audit_events TO keel_platform")

@@ -71,8 +71,8 @@ async def test_rows_land_in_their_category_and_month(
         "SELECT tableoid::regclass::text, action FROM keel.audit_events WHERE org_id = %s", [org_a.id]
     ).fetchall()
     assert set(rows) == {
-        (f"keel.audit_events_security_{month}", "api_key.issued"),
-        (f"keel.audit_events_access_{month}", "audit.exported"),
+        (f"keel.audit_events_{month}_security", "api_key.issued"),
+        (f"keel.audit_events_{month}_access", "audit.exported"),
     }
 
 
@@ -84,7 +84,7 @@ async def test_retention_detaches_whole_old_months_and_the_chains_still_verify(
     test_database: DatabaseUnderTest,
 ) -> None:
     created, _ = _maintain(test_database, months_ago=20)  # the months of twenty months ago exist
-    assert "audit_events_access_" + f"{month_start(datetime.now(UTC).date(), -20):%Y%m}" in created
+    assert f"audit_events_{month_start(datetime.now(UTC).date(), -20):%Y%m}" in created
     for org in (org_a, org_b):
         for _ in range(3):
             _old_row(admin, org, "audit.exported", months_ago=20)  # access: kept 13 months
@@ -94,8 +94,8 @@ async def test_retention_detaches_whole_old_months_and_the_chains_still_verify(
     assert await _verify(org_a) == (7, [])
 
     _, detached = _maintain(test_database)
-    old = f"audit_events_access_{month_start(datetime.now(UTC).date(), -20):%Y%m}"
-    assert old in detached and not any(name.startswith("audit_events_money") for name in detached)
+    old = f"audit_events_{month_start(datetime.now(UTC).date(), -20):%Y%m}_access"
+    assert old in detached and not any(name.endswith("_money") for name in detached)
     archived = admin.execute(f"SELECT count(*) FROM keel_archive.{old}").fetchone()
     assert archived == (6,)  # both organisations' three rows, out of the live trail
     kept = admin.execute(
