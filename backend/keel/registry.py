@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from keel.access.endpoints import roles as roles_router
 from keel.access.endpoints import teams as teams_router
+from keel.accounts.endpoints import router as accounts_router
 from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.core.jobs import CORE_TASK_MODULES
@@ -32,6 +33,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     profile_router,
     roles_router,
     teams_router,
+    accounts_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

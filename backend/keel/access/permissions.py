@@ -22,6 +22,8 @@ class Permission(StrEnum):
     AUDIT_EXPORT = "audit:export"
     COMPLIANCE_EXPORT = "compliance:export"
     PROFILE_OWN = "profile:own"
+    ACCOUNTS_READ = "accounts:read"
+    ACCOUNTS_MANAGE = "accounts:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -37,6 +39,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.AUDIT_EXPORT: "Export the audit trail (CSV or JSON); each export is itself audited",
     Permission.COMPLIANCE_EXPORT: "Build and download compliance exports (audit trail, members, matrix)",
     Permission.PROFILE_OWN: "Read and change one's own profile",
+    Permission.ACCOUNTS_READ: "Read accounts (companies), within the role's record scope",
+    Permission.ACCOUNTS_MANAGE: "Create, change and delete accounts, within the role's record scope",
 }
 
 ROLES: dict[str, str] = {
@@ -50,12 +54,15 @@ ROLES: dict[str, str] = {
 # What every member holds, whatever their role (custom roles included).
 EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
+_CRM_READ = frozenset({Permission.ACCOUNTS_READ})
+_CRM_WORK = _CRM_READ | {Permission.ACCOUNTS_MANAGE}
+
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
-    "manager": EVERYONE | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
-    "sales_rep": EVERYONE,
-    "finance": EVERYONE | {Permission.AUDIT_READ},
-    "support": EVERYONE,
+    "manager": EVERYONE | _CRM_WORK | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
+    "sales_rep": EVERYONE | _CRM_WORK,
+    "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ},
+    "support": EVERYONE | _CRM_READ,
 }
 
 RECORD_SCOPES = {

@@ -224,6 +224,13 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
             detail="The change collided with another one. Retry the request.",
             instance=request.url.path,
         )
+    # A row-level-security check refused the write: the record is outside the caller's scope. The
+    # service should have said so first; the database is the backstop.
+    if sqlstate == "42501":
+        log.warning("refused_by_row_security", path=request.url.path)
+        return problem_response(
+            403, detail="This record is outside what your role may change.", instance=request.url.path
+        )
     if exc.connection_invalidated or sqlstate.startswith("08") or sqlstate == "57P01":
         log.error("database_unavailable", path=request.url.path, sqlstate=sqlstate)
         return problem_response(

@@ -4,6 +4,7 @@ from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base
+from keel.models.crm import Account
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -11,6 +12,7 @@ from keel.models.signing_key import SigningKey
 from keel.models.user import Invitation, LoginSession, Membership, User, UserToken
 
 __all__ = [
+    "Account",
     "ApiKey",
     "AuditEvent",
     "AuthorizationCode",

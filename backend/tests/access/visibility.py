@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -21,13 +22,14 @@ class Viewer:
     org_id: UUID
     user_id: UUID
     scope: str  # "own", "team" or "all"
-    headers: dict[str, str] = field(default_factory=dict)  # an API token, for API paths
+    headers: dict[str, str] = field(default_factory=dict)  # the viewer's access token, for API paths
+    client: Any = None  # an httpx.AsyncClient on the app, for API paths
 
 
 # Creates one record owned by `owner` (assigned to `assignee`, if any) and returns its id.
 Seed = Callable[[psycopg.Connection, UUID, UUID, UUID | None], str]
-# The ids of records this path shows the viewer.
-ReadPath = Callable[[Viewer], Awaitable[set[str]]]
+# Of all the records (their ids), the ones this path shows the viewer.
+ReadPath = Callable[[Viewer, set[str]], Awaitable[set[str]]]
 
 
 @dataclass(frozen=True)

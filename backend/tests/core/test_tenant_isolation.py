@@ -74,6 +74,12 @@ async def two_busy_orgs(
             f"/api/v1/teams/{team.json()['id']}/members/{member.id}", headers=org.headers
         )
         assert joined.status_code == 204, joined.text
+        account = await client.post(
+            "/api/v1/accounts",
+            json={"name": "Acme", "owner_id": str(member.id)},
+            headers={**org.headers, "Idempotency-Key": "account-1"},
+        )
+        assert account.status_code == 201, account.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )
@@ -82,7 +88,10 @@ async def two_busy_orgs(
 
 
 def _as_org(conn: psycopg.Connection, org_id: UUID | str) -> None:
-    conn.execute("SELECT set_config('app.org_id', %s, true)", [str(org_id)])
+    # With the widest record scope (as a job or an API key has): isolation must hold even then.
+    conn.execute(
+        "SELECT set_config('app.org_id', %s, true), set_config('app.scope', 'all', true)", [str(org_id)]
+    )
 
 
 def _count(conn: psycopg.Connection, table: str, key: str, org_id: UUID) -> int:

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
+from keel.accounts import service
+from keel.accounts.schemas import AccountCreate, AccountFilter, AccountOut, AccountPatch, Lifecycle
+from keel.core.etag import IfMatch, etag, required_version
+from keel.core.pagination import Page, PageQuery
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
+
+AccountsRead = Annotated[Principal, allowed(Permission.ACCOUNTS_READ)]
+AccountsManage = Annotated[Principal, allowed(Permission.ACCOUNTS_MANAGE)]
+
+router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=UnitOfWorkRoute)
+
+
+def account_filter(
+    owner_id: UUID | None = None,
+    lifecycle_stage: Lifecycle | None = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    domain: Annotated[str | None, Query(max_length=253)] = None,
+) -> AccountFilter:
+    return AccountFilter(owner_id=owner_id, lifecycle_stage=lifecycle_stage, tag=tag, domain=domain)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+async def create_account(
+    body: AccountCreate, principal: AccountsManage, _: Idempotent, uow: UoW, response: Response
+) -> AccountOut:
+    """Add an account. It belongs to the caller unless `owner_id` names another member (which a Sales Rep
+    may do only when they are its assignee)."""
+    account = await service.create_account(uow, principal, body)
+    response.headers["ETag"] = etag(account.version)
+    return AccountOut.model_validate(account)
+
+
+@router.get("", response_model=Page[AccountOut])
+async def list_accounts(
+    principal: AccountsRead,
+    uow: UoW,
+    page: PageQuery,
+    where: Annotated[AccountFilter, Depends(account_filter)],
+) -> Page[AccountOut]:
+    """The accounts the caller may see (their role's record scope), newest first, filtered."""
+    rows, next_cursor = await service.list_accounts(uow, page, where)
+    return Page(items=[AccountOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{account_id}", response_model=AccountOut)
+async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW, response: Response) -> AccountOut:
+    account = await service.get_account(uow, account_id)
+    response.headers["ETag"] = etag(account.version)
+    return AccountOut.model_validate(account)
+
+
+@router.patch("/{account_id}", response_model=AccountOut)
+async def update_account(
+    account_id: UUID,
+    body: AccountPatch,
+    principal: AccountsManage,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AccountOut:
+    """Change an account (If-Match required). Handing it to a member outside your scope is refused."""
+    account = await service.update_account(
+        uow, principal, account_id, body, expected_version=required_version(if_match)
+    )
+    response.headers["ETag"] = etag(account.version)
+    return AccountOut.model_validate(account)
+
+
+@router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_account(account_id: UUID, principal: AccountsManage, uow: UoW) -> Response:
+    await service.delete_account(uow, account_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

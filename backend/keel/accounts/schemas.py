@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from keel.organizations.schemas import Name
+
+Lifecycle = Literal["prospect", "customer", "churned"]
+CompanySize = Literal["1-10", "11-50", "51-200", "201-1000", "1001+"]
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+def _domain(value: str) -> str:
+    """A bare host name, lower-cased: `https://www.Acme.com/about` is refused, `acme.com` kept."""
+    host = value.strip().lower().removeprefix("www.")
+    if not _HOSTNAME.match(host):
+        raise ValueError("must be a domain name such as acme.com (no scheme, path or port)")
+    return host
+
+
+Domain = Annotated[str, Field(max_length=253), AfterValidator(_domain)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")]
+Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f,]+$")]
+Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    domain: Domain | None = None
+    industry: Text100 | None = None
+    size: CompanySize | None = None
+    country: Country | None = None
+    lifecycle_stage: Lifecycle = "prospect"
+    owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
+    assignee_id: UUID | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class AccountPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    domain: Domain | None = None
+    industry: Text100 | None = None
+    size: CompanySize | None = None
+    country: Country | None = None
+    lifecycle_stage: Lifecycle | None = None
+    owner_id: UUID | None = None
+    assignee_id: UUID | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+
+
+class AccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    domain: str | None
+    industry: str | None
+    size: str | None
+    country: str | None
+    lifecycle_stage: Lifecycle
+    owner_id: UUID
+    assignee_id: UUID | None
+    tags: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AccountFilter(BaseModel):
+    owner_id: UUID | None = None
+    lifecycle_stage: Lifecycle | None = None
+    tag: str | None = None
+    domain: str | None = None

@@ -1,0 +1,140 @@
+"""Accounts: the companies a sales team works. Owned records: what a member may see and change follows
+their role's record scope, enforced by the database (keel.core.rls.owned_table); the checks here give
+the clear answer first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+
+from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
+from keel.audit.service import changed_fields, record_event
+from keel.core.errors import Problem
+from keel.core.etag import stale
+from keel.core.pagination import PageParams, keyset_page
+from keel.core.uow import UnitOfWork
+from keel.identity.service import Principal
+from keel.models import Account, Membership
+
+_FIELDS = (
+    "name",
+    "domain",
+    "industry",
+    "size",
+    "country",
+    "lifecycle_stage",
+    "owner_id",
+    "assignee_id",
+    "tags",
+)
+
+
+def _snapshot(account: Account) -> dict[str, Any]:
+    values = {field: getattr(account, field) for field in _FIELDS}
+    for field in ("owner_id", "assignee_id"):
+        values[field] = str(values[field]) if values[field] else None
+    values["tags"] = list(values["tags"])
+    return values
+
+
+async def _require_member(uow: UnitOfWork, user_id: UUID, field: str) -> None:
+    if await uow.session.scalar(select(Membership.user_id).where(Membership.user_id == user_id)) is None:
+        raise Problem(422, f"{field} must be a member of the organisation.")
+
+
+def _keep_within_scope(principal: Principal, owner_id: UUID, assignee_id: UUID | None) -> None:
+    if principal.record_scope == "own" and principal.user_id not in (owner_id, assignee_id):
+        raise Problem(403, "You can only keep accounts that you own or are assigned.")
+
+
+async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCreate) -> Account:
+    owner_id = body.owner_id or principal.user_id
+    if owner_id is None:
+        raise Problem(422, "owner_id is required: an API key owns no accounts itself.")
+    await _require_member(uow, owner_id, "owner_id")
+    if body.assignee_id is not None:
+        await _require_member(uow, body.assignee_id, "assignee_id")
+    _keep_within_scope(principal, owner_id, body.assignee_id)
+    account = Account(
+        org_id=uow.tenant,
+        **body.model_dump(exclude={"owner_id", "tags"}),
+        owner_id=owner_id,
+        tags=sorted(set(body.tags)),
+    )
+    uow.session.add(account)
+    await uow.session.flush()
+    await record_event(
+        uow, "account.created", entity_type="account", entity_id=account.id, after=_snapshot(account)
+    )
+    return account
+
+
+async def get_account(uow: UnitOfWork, account_id: UUID, *, for_update: bool = False) -> Account:
+    # Another organisation's account, or one outside the caller's scope, is simply not there: 404.
+    query = select(Account).where(Account.id == account_id)
+    account = await uow.session.scalar(query.with_for_update() if for_update else query)
+    if account is None:
+        raise Problem(404, "No such account.")
+    return account
+
+
+async def update_account(
+    uow: UnitOfWork, principal: Principal, account_id: UUID, patch: AccountPatch, *, expected_version: int
+) -> Account:
+    account = await get_account(uow, account_id, for_update=True)
+    if account.version != expected_version:
+        raise stale()
+    changes = patch.model_dump(exclude_unset=True)
+    if any(field in changes and changes[field] is None for field in ("name", "owner_id")):
+        raise Problem(422, "name and owner_id cannot be removed.")
+    for field in ("owner_id", "assignee_id"):
+        if changes.get(field) is not None:
+            await _require_member(uow, changes[field], field)
+    before = _snapshot(account)
+    for field, value in changes.items():
+        setattr(account, field, sorted(set(value)) if field == "tags" and value is not None else value)
+    if account.tags is None:
+        account.tags = []
+    _keep_within_scope(principal, account.owner_id, account.assignee_id)
+    old, new = changed_fields(before, _snapshot(account))
+    if new:
+        account.version += 1
+        account.updated_at = datetime.now(UTC)
+        await record_event(
+            uow, "account.updated", entity_type="account", entity_id=account.id, before=old, after=new
+        )
+    return account
+
+
+async def delete_account(uow: UnitOfWork, account_id: UUID) -> None:
+    account = await get_account(uow, account_id, for_update=True)
+    await uow.session.delete(account)
+    await record_event(
+        uow, "account.deleted", entity_type="account", entity_id=account_id, before=_snapshot(account)
+    )
+
+
+def _filtered(where: AccountFilter) -> Select[Any]:
+    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
+    query = select(Account)
+    if where.owner_id is not None:
+        query = query.where(Account.owner_id == where.owner_id)
+    if where.lifecycle_stage is not None:
+        query = query.where(Account.lifecycle_stage == where.lifecycle_stage)
+    if where.tag is not None:
+        query = query.where(Account.tags.contains([where.tag]))
+    if where.domain is not None:
+        query = query.where(Account.domain == where.domain.lower())
+    return query
+
+
+async def list_accounts(
+    uow: UnitOfWork, params: PageParams, where: AccountFilter
+) -> tuple[Sequence[Account], str | None]:
+    return await keyset_page(
+        uow.session, _filtered(where), created_at=Account.created_at, row_id=Account.id, params=params
+    )

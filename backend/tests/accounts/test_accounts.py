@@ -1,0 +1,175 @@
+"""Accounts: created, read, changed and deleted within the caller's record scope; bad input refused with
+nothing written; every change audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Org
+from tests.identity.conftest import MakeUser, Person, authorization_server, bearer, make_user, tokens_for
+
+__all__ = ["authorization_server", "make_user"]  # fixtures used here
+ACCOUNTS = "/api/v1/accounts"
+
+
+async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> httpx.Response:
+    return await client.post(ACCOUNTS, json=body, headers={**headers, "Idempotency-Key": str(body)[:200]})
+
+
+async def token(client: httpx.AsyncClient, person: Person) -> dict[str, str]:
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as browser:
+        return bearer((await tokens_for(browser, person))["access_token"])
+
+
+async def test_an_account_is_created_read_changed_and_deleted_with_its_audit_trail(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    made = await create(
+        client,
+        org_a.headers,
+        name="Acme GmbH",
+        domain="WWW.Acme.DE",
+        country="DE",
+        size="51-200",
+        owner_id=str(rep.id),
+        tags=["vip", "dach", "vip"],
+    )
+    assert made.status_code == 201, made.text
+    account = made.json()
+    assert account["domain"] == "acme.de" and account["tags"] == ["dach", "vip"]
+    assert account["lifecycle_stage"] == "prospect" and made.headers["etag"] == '"1"'
+    url = f"{ACCOUNTS}/{account['id']}"
+    changed = await client.patch(
+        url, json={"lifecycle_stage": "customer"}, headers={**org_a.headers, "If-Match": '"1"'}
+    )
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    stale = await client.patch(url, json={"name": "X"}, headers={**org_a.headers, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    for params, expected in (
+        ({"lifecycle_stage": "customer"}, 1),
+        ({"lifecycle_stage": "churned"}, 0),
+        ({"tag": "vip"}, 1),
+        ({"domain": "acme.de"}, 1),
+        ({"owner_id": str(org_a.id)}, 0),
+    ):
+        listed = await client.get(ACCOUNTS, params=params, headers=org_a.headers)
+        assert len(listed.json()["items"]) == expected, params
+    assert (await client.delete(url, headers=org_a.headers)).status_code == 204
+    assert (await client.get(url, headers=org_a.headers)).status_code == 404
+    events = await client.get(
+        "/api/v1/audit-events", params={"entity_id": account["id"]}, headers=org_a.headers
+    )
+    actions = [e["action"] for e in events.json()["items"]]
+    assert actions == ["account.deleted", "account.updated", "account.created"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "A", "domain": "https://acme.com/about"},
+        {"name": "A", "domain": "acme"},
+        {"name": "A", "country": "de"},
+        {"name": "A", "size": "huge"},
+        {"name": "A", "lifecycle_stage": "lead"},
+        {"name": "A", "tags": ["a,b"]},
+        {"name": "A", "tags": [f"t{n}" for n in range(21)]},
+        {"name": "bad\x00name"},
+        {"name": ""},
+        {"name": "A", "owner_id": "00000000-0000-0000-0000-000000000001"},  # no such member
+        {"name": "A", "unknown": 1},
+        {"name": "A"},  # an API key owns nothing: owner_id is needed
+    ],
+)
+async def test_bad_accounts_are_refused_and_nothing_is_written(
+    client: httpx.AsyncClient, org_a: Org, body: dict[str, Any]
+) -> None:
+    answer = await create(client, org_a.headers, **body)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert (await client.get(ACCOUNTS, headers=org_a.headers)).json()["items"] == []
+
+
+async def test_a_sales_rep_works_only_on_their_own_accounts(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, other = await make_user(org_a), await make_user(org_a)
+    mine_token, other_token = await token(client, rep), await token(client, other)
+    mine = (await create(client, mine_token, name="Mine")).json()
+    assert mine["owner_id"] == str(rep.id)  # the caller owns what they create
+    theirs = (await create(client, other_token, name="Theirs")).json()
+    for_other = await create(client, mine_token, name="For them", owner_id=str(other.id))
+    assert for_other.status_code == 403
+    listed = (await client.get(ACCOUNTS, headers=mine_token)).json()["items"]
+    assert [a["id"] for a in listed] == [mine["id"]]
+    assert (await client.get(f"{ACCOUNTS}/{theirs['id']}", headers=mine_token)).status_code == 404
+    patch_theirs = await client.patch(
+        f"{ACCOUNTS}/{theirs['id']}", json={"name": "Taken"}, headers={**mine_token, "If-Match": '"1"'}
+    )
+    assert patch_theirs.status_code == 404
+    give_away = await client.patch(
+        f"{ACCOUNTS}/{mine['id']}",
+        json={"owner_id": str(other.id)},
+        headers={**mine_token, "If-Match": '"1"'},
+    )
+    assert give_away.status_code == 403
+    assert (await client.delete(f"{ACCOUNTS}/{theirs['id']}", headers=mine_token)).status_code == 404
+    assert (await client.get(f"{ACCOUNTS}/{theirs['id']}", headers=org_a.headers)).json()["name"] == "Theirs"
+
+
+async def test_a_manager_hands_accounts_over_within_their_team_only(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    manager, rep, teammate, outsider = (
+        await make_user(org_a, "manager"),
+        await make_user(org_a),
+        await make_user(org_a),
+        await make_user(org_a),
+    )
+    team = (
+        await client.post(
+            "/api/v1/teams", json={"name": "N"}, headers={**org_a.headers, "Idempotency-Key": "t"}
+        )
+    ).json()["id"]
+    for person in (manager, rep, teammate):
+        await client.put(f"/api/v1/teams/{team}/members/{person.id}", headers=org_a.headers)
+    account = (await create(client, org_a.headers, name="Acme", owner_id=str(rep.id))).json()
+    boss = await token(client, manager)
+    assert [a["id"] for a in (await client.get(ACCOUNTS, headers=boss)).json()["items"]] == [account["id"]]
+    url = f"{ACCOUNTS}/{account['id']}"
+    moved = await client.patch(url, json={"owner_id": str(teammate.id)}, headers={**boss, "If-Match": '"1"'})
+    assert moved.status_code == 200
+    outside = await client.patch(
+        url, json={"owner_id": str(outsider.id)}, headers={**boss, "If-Match": '"2"'}
+    )
+    assert outside.status_code == 403  # refused by the database's record-scope policy
+    assert outside.headers["content-type"] == "application/problem+json"
+    assert (await client.get(url, headers=org_a.headers)).json()["owner_id"] == str(teammate.id)
+
+
+async def test_accounts_stay_inside_their_organisation(
+    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    account = (await create(client, org_a.headers, name="Acme", owner_id=str(rep.id))).json()
+    assert (await client.get(f"{ACCOUNTS}/{account['id']}", headers=org_b.headers)).status_code == 404
+    assert (await client.get(ACCOUNTS, headers=org_b.headers)).json()["items"] == []
+    assert (await client.delete(f"{ACCOUNTS}/{account['id']}", headers=org_b.headers)).status_code == 404
+
+
+async def test_a_member_with_accounts_is_not_removed_until_they_are_handed_over(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, successor = await make_user(org_a), await make_user(org_a)
+    account = (await create(client, org_a.headers, name="Acme", owner_id=str(rep.id))).json()
+    refused = await client.delete(f"/api/v1/members/{rep.id}", headers=org_a.headers)
+    assert refused.status_code == 409 and "1 account" in refused.json()["detail"]
+    await client.patch(
+        f"{ACCOUNTS}/{account['id']}",
+        json={"owner_id": str(successor.id)},
+        headers={**org_a.headers, "If-Match": '"1"'},
+    )
+    assert (await client.delete(f"/api/v1/members/{rep.id}", headers=org_a.headers)).status_code == 204
