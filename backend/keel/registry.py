@@ -11,6 +11,7 @@ from keel.access.endpoints import teams as teams_router
 from keel.accounts.endpoints import router as accounts_router
 from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
+from keel.contacts.endpoints import router as contacts_router
 from keel.core.jobs import CORE_TASK_MODULES
 from keel.identity.account_pages import router as account_pages_router
 from keel.identity.endpoints import router as api_keys_router
@@ -34,6 +35,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     roles_router,
     teams_router,
     accounts_router,
+    contacts_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

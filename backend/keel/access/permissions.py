@@ -24,6 +24,8 @@ class Permission(StrEnum):
     PROFILE_OWN = "profile:own"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_MANAGE = "accounts:manage"
+    CONTACTS_READ = "contacts:read"
+    CONTACTS_MANAGE = "contacts:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -41,6 +43,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.PROFILE_OWN: "Read and change one's own profile",
     Permission.ACCOUNTS_READ: "Read accounts (companies), within the role's record scope",
     Permission.ACCOUNTS_MANAGE: "Create, change and delete accounts, within the role's record scope",
+    Permission.CONTACTS_READ: "Read contacts (people), within the role's record scope",
+    Permission.CONTACTS_MANAGE: "Create, change and delete contacts, within the role's record scope",
 }
 
 ROLES: dict[str, str] = {
@@ -54,15 +58,15 @@ ROLES: dict[str, str] = {
 # What every member holds, whatever their role (custom roles included).
 EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
-_CRM_READ = frozenset({Permission.ACCOUNTS_READ})
-_CRM_WORK = _CRM_READ | {Permission.ACCOUNTS_MANAGE}
+_CRM_READ = frozenset({Permission.ACCOUNTS_READ, Permission.CONTACTS_READ})
+_CRM_WORK = _CRM_READ | {Permission.ACCOUNTS_MANAGE, Permission.CONTACTS_MANAGE}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
     "manager": EVERYONE | _CRM_WORK | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
     "sales_rep": EVERYONE | _CRM_WORK,
     "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ},
-    "support": EVERYONE | _CRM_READ,
+    "support": EVERYONE | _CRM_READ | {Permission.CONTACTS_MANAGE},  # keeps people's details current
 }
 
 RECORD_SCOPES = {

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import Select, select
 
+from keel.access.ownership import keep_within_scope, owner_for, require_member
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
 from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
@@ -18,7 +19,7 @@ from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Account, Membership
+from keel.models import Account
 
 _FIELDS = (
     "name",
@@ -41,24 +42,12 @@ def _snapshot(account: Account) -> dict[str, Any]:
     return values
 
 
-async def _require_member(uow: UnitOfWork, user_id: UUID, field: str) -> None:
-    if await uow.session.scalar(select(Membership.user_id).where(Membership.user_id == user_id)) is None:
-        raise Problem(422, f"{field} must be a member of the organisation.")
-
-
-def _keep_within_scope(principal: Principal, owner_id: UUID, assignee_id: UUID | None) -> None:
-    if principal.record_scope == "own" and principal.user_id not in (owner_id, assignee_id):
-        raise Problem(403, "You can only keep accounts that you own or are assigned.")
-
-
 async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCreate) -> Account:
-    owner_id = body.owner_id or principal.user_id
-    if owner_id is None:
-        raise Problem(422, "owner_id is required: an API key owns no accounts itself.")
-    await _require_member(uow, owner_id, "owner_id")
+    owner_id = owner_for(principal, body.owner_id, "accounts")
+    await require_member(uow, owner_id, "owner_id")
     if body.assignee_id is not None:
-        await _require_member(uow, body.assignee_id, "assignee_id")
-    _keep_within_scope(principal, owner_id, body.assignee_id)
+        await require_member(uow, body.assignee_id, "assignee_id")
+    keep_within_scope(principal, owner_id, body.assignee_id, "accounts")
     account = Account(
         org_id=uow.tenant,
         **body.model_dump(exclude={"owner_id", "tags"}),
@@ -93,13 +82,13 @@ async def update_account(
         raise Problem(422, "name and owner_id cannot be removed.")
     for field in ("owner_id", "assignee_id"):
         if changes.get(field) is not None:
-            await _require_member(uow, changes[field], field)
+            await require_member(uow, changes[field], field)
     before = _snapshot(account)
     for field, value in changes.items():
         setattr(account, field, sorted(set(value)) if field == "tags" and value is not None else value)
     if account.tags is None:
         account.tags = []
-    _keep_within_scope(principal, account.owner_id, account.assignee_id)
+    keep_within_scope(principal, account.owner_id, account.assignee_id, "accounts")
     old, new = changed_fields(before, _snapshot(account))
     if new:
         account.version += 1

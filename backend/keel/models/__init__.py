@@ -4,7 +4,7 @@ from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base
-from keel.models.crm import Account
+from keel.models.crm import Account, Contact, ContactAccount
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -18,6 +18,8 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "ComplianceExport",
+    "Contact",
+    "ContactAccount",
     "IdempotencyKey",
     "Invitation",
     "LoginSession",

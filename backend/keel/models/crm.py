@@ -31,3 +31,34 @@ class Account(TenantMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+
+
+class Contact(TenantMixin, Base):
+    """A person, linked to zero or more accounts (one primary). Owned: see keel.core.rls.owned_table."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    first_name: Mapped[str] = mapped_column(String(100), nullable=False, server_default="")
+    last_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    title: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    owner_id: Mapped[UUID] = mapped_column(nullable=False)
+    assignee_id: Mapped[UUID | None] = mapped_column()
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class ContactAccount(TenantMixin, Base):
+    __tablename__ = "contact_accounts"
+
+    org_id: Mapped[UUID] = mapped_column(primary_key=True)
+    contact_id: Mapped[UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    is_primary: Mapped[bool] = mapped_column(nullable=False, server_default="false")

@@ -80,6 +80,12 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "account-1"},
         )
         assert account.status_code == 201, account.text
+        contact = await client.post(
+            "/api/v1/contacts",
+            json={"last_name": "Lovelace", "owner_id": str(member.id), "account_ids": [account.json()["id"]]},
+            headers={**org.headers, "Idempotency-Key": "contact-1"},
+        )
+        assert contact.status_code == 201, contact.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )

@@ -1,0 +1,32 @@
+"""What every owned record type (accounts, contacts, …) checks before a write, so the caller gets a
+clear answer; the database's record-scope policy (keel.core.rls.owned_table) is the backstop."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select
+
+from keel.core.errors import Problem
+from keel.core.uow import UnitOfWork
+from keel.identity.service import Principal
+from keel.models import Membership
+
+
+async def require_member(uow: UnitOfWork, user_id: UUID, field: str) -> None:
+    if await uow.session.scalar(select(Membership.user_id).where(Membership.user_id == user_id)) is None:
+        raise Problem(422, f"{field} must be a member of the organisation.")
+
+
+def keep_within_scope(principal: Principal, owner_id: UUID, assignee_id: UUID | None, records: str) -> None:
+    """A member whose scope is their own records may only write records they own or are assigned."""
+    if principal.record_scope == "own" and principal.user_id not in (owner_id, assignee_id):
+        raise Problem(403, f"You can only keep {records} that you own or are assigned.")
+
+
+def owner_for(principal: Principal, owner_id: UUID | None, records: str) -> UUID:
+    """The owner of a new record: the one named, else the caller (an API key must name one)."""
+    owner = owner_id or principal.user_id
+    if owner is None:
+        raise Problem(422, f"owner_id is required: an API key owns no {records} itself.")
+    return owner

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
+from keel.contacts import service
+from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
+from keel.core.etag import IfMatch, etag, required_version
+from keel.core.pagination import Page, PageQuery
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
+
+ContactsRead = Annotated[Principal, allowed(Permission.CONTACTS_READ)]
+ContactsManage = Annotated[Principal, allowed(Permission.CONTACTS_MANAGE)]
+
+router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=UnitOfWorkRoute)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ContactOut)
+async def create_contact(
+    body: ContactCreate, principal: ContactsManage, _: Idempotent, uow: UoW, response: Response
+) -> ContactOut:
+    """Add a person, optionally linked to accounts you can see (one of them primary)."""
+    contact = await service.create_contact(uow, principal, body)
+    response.headers["ETag"] = etag(contact.version)
+    return contact
+
+
+@router.get("", response_model=Page[ContactOut])
+async def list_contacts(
+    principal: ContactsRead,
+    uow: UoW,
+    page: PageQuery,
+    owner_id: UUID | None = None,
+    account_id: UUID | None = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+) -> Page[ContactOut]:
+    """The contacts the caller may see (their role's record scope), newest first."""
+    items, next_cursor = await service.list_contacts(
+        uow, page, owner_id=owner_id, account_id=account_id, email=email
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{contact_id}", response_model=ContactOut)
+async def get_contact(contact_id: UUID, principal: ContactsRead, uow: UoW, response: Response) -> ContactOut:
+    contact = await service.get_contact(uow, contact_id)
+    response.headers["ETag"] = etag(contact.version)
+    return contact
+
+
+@router.patch("/{contact_id}", response_model=ContactOut)
+async def update_contact(
+    contact_id: UUID,
+    body: ContactPatch,
+    principal: ContactsManage,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ContactOut:
+    """Change a contact (If-Match required). `account_ids` replaces the contact's accounts."""
+    contact = await service.update_contact(
+        uow, principal, contact_id, body, expected_version=required_version(if_match)
+    )
+    response.headers["ETag"] = etag(contact.version)
+    return contact
+
+
+@router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_contact(contact_id: UUID, principal: ContactsManage, uow: UoW) -> Response:
+    await service.delete_contact(uow, contact_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,186 @@
+"""Contacts: the people at accounts. Owned records, like accounts: the caller's record scope decides what
+they may see and change; phone numbers are stored in E.164 and e-mail addresses lower-cased."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import phonenumbers
+from sqlalchemy import delete, select
+
+from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.audit.service import changed_fields, record_event
+from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
+from keel.core.errors import Problem
+from keel.core.etag import stale
+from keel.core.pagination import PageParams, keyset_page
+from keel.core.uow import UnitOfWork
+from keel.identity.service import Principal
+from keel.models import Account, Contact, ContactAccount
+
+_FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags")
+
+
+def normalise_phone(number: str, country: str | None) -> str:
+    """E.164 (`+493012345678`), from an international number or a national one with its country."""
+    try:
+        parsed = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        hint = "" if country else " (or give the contact's country for a national number)"
+        raise Problem(422, f"phone is not a phone number: write it as +49 30 1234567{hint}.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def _links(uow: UnitOfWork, contact_ids: Sequence[UUID]) -> dict[UUID, list[ContactAccount]]:
+    rows = await uow.session.scalars(select(ContactAccount).where(ContactAccount.contact_id.in_(contact_ids)))
+    links: dict[UUID, list[ContactAccount]] = {}
+    for link in rows:
+        links.setdefault(link.contact_id, []).append(link)
+    return links
+
+
+def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:
+    return ContactOut(
+        **{
+            field: getattr(contact, field)
+            for field in (*_FIELDS, "id", "version", "created_at", "updated_at")
+        },
+        account_ids=sorted(link.account_id for link in links),
+        primary_account_id=next((link.account_id for link in links if link.is_primary), None),
+    )
+
+
+def _snapshot(contact: Contact, links: list[ContactAccount]) -> dict[str, Any]:
+    values = {field: getattr(contact, field) for field in _FIELDS}
+    values.update(
+        owner_id=str(contact.owner_id),
+        assignee_id=str(contact.assignee_id) if contact.assignee_id else None,
+        tags=list(contact.tags),
+        account_ids=sorted(str(link.account_id) for link in links),
+        primary_account_id=next((str(link.account_id) for link in links if link.is_primary), None),
+    )
+    return values
+
+
+async def _link_accounts(
+    uow: UnitOfWork, contact: Contact, account_ids: list[UUID], primary: UUID | None
+) -> list[ContactAccount]:
+    """Replace the contact's accounts. Each must be an account the caller can see."""
+    wanted = set(account_ids)
+    visible = (
+        set(await uow.session.scalars(select(Account.id).where(Account.id.in_(wanted)))) if wanted else set()
+    )
+    if missing := wanted - visible:
+        raise Problem(422, f"No such account: {', '.join(sorted(str(m) for m in missing))}.")
+    await uow.session.execute(delete(ContactAccount).where(ContactAccount.contact_id == contact.id))
+    links = [
+        ContactAccount(org_id=uow.tenant, contact_id=contact.id, account_id=a, is_primary=a == primary)
+        for a in sorted(wanted)
+    ]
+    uow.session.add_all(links)
+    await uow.session.flush()
+    return links
+
+
+async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCreate) -> ContactOut:
+    owner_id = owner_for(principal, body.owner_id, "contacts")
+    await require_member(uow, owner_id, "owner_id")
+    if body.assignee_id is not None:
+        await require_member(uow, body.assignee_id, "assignee_id")
+    keep_within_scope(principal, owner_id, body.assignee_id, "contacts")
+    contact = Contact(
+        org_id=uow.tenant,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        title=body.title,
+        email=body.email,
+        phone=normalise_phone(body.phone, body.country) if body.phone else None,
+        owner_id=owner_id,
+        assignee_id=body.assignee_id,
+        tags=sorted(set(body.tags)),
+    )
+    uow.session.add(contact)
+    await uow.session.flush()
+    links = await _link_accounts(uow, contact, body.account_ids or [], body.primary_account_id)
+    await record_event(
+        uow, "contact.created", entity_type="contact", entity_id=contact.id, after=_snapshot(contact, links)
+    )
+    return contact_out(contact, links)
+
+
+async def _contact(uow: UnitOfWork, contact_id: UUID, *, for_update: bool = False) -> Contact:
+    query = select(Contact).where(Contact.id == contact_id)
+    contact = await uow.session.scalar(query.with_for_update() if for_update else query)
+    if contact is None:
+        raise Problem(404, "No such contact.")
+    return contact
+
+
+async def get_contact(uow: UnitOfWork, contact_id: UUID) -> ContactOut:
+    contact = await _contact(uow, contact_id)
+    return contact_out(contact, (await _links(uow, [contact.id])).get(contact.id, []))
+
+
+async def update_contact(
+    uow: UnitOfWork, principal: Principal, contact_id: UUID, patch: ContactPatch, *, expected_version: int
+) -> ContactOut:
+    contact = await _contact(uow, contact_id, for_update=True)
+    if contact.version != expected_version:
+        raise stale()
+    links = (await _links(uow, [contact.id])).get(contact.id, [])
+    before = _snapshot(contact, links)
+    changes = patch.model_dump(exclude_unset=True, exclude={"account_ids", "primary_account_id", "country"})
+    if any(field in changes and changes[field] is None for field in ("last_name", "owner_id", "first_name")):
+        raise Problem(422, "first_name, last_name and owner_id cannot be removed.")
+    for field in ("owner_id", "assignee_id"):
+        if changes.get(field) is not None:
+            await require_member(uow, changes[field], field)
+    if changes.get("phone"):
+        changes["phone"] = normalise_phone(changes["phone"], patch.country)
+    if "tags" in changes:
+        changes["tags"] = sorted(set(changes["tags"] or []))
+    for field, value in changes.items():
+        setattr(contact, field, value)
+    keep_within_scope(principal, contact.owner_id, contact.assignee_id, "contacts")
+    if "account_ids" in patch.model_fields_set:
+        links = await _link_accounts(uow, contact, patch.account_ids or [], patch.primary_account_id)
+    old, new = changed_fields(before, _snapshot(contact, links))
+    if new:
+        contact.version += 1
+        contact.updated_at = datetime.now(UTC)
+        await record_event(
+            uow, "contact.updated", entity_type="contact", entity_id=contact.id, before=old, after=new
+        )
+    return contact_out(contact, links)
+
+
+async def delete_contact(uow: UnitOfWork, contact_id: UUID) -> None:
+    contact = await _contact(uow, contact_id, for_update=True)
+    links = (await _links(uow, [contact.id])).get(contact.id, [])
+    await uow.session.delete(contact)
+    await record_event(
+        uow, "contact.deleted", entity_type="contact", entity_id=contact_id, before=_snapshot(contact, links)
+    )
+
+
+async def list_contacts(
+    uow: UnitOfWork, params: PageParams, *, owner_id: UUID | None, account_id: UUID | None, email: str | None
+) -> tuple[list[ContactOut], str | None]:
+    query = select(Contact)
+    if owner_id is not None:
+        query = query.where(Contact.owner_id == owner_id)
+    if account_id is not None:
+        linked = select(ContactAccount.contact_id).where(ContactAccount.account_id == account_id)
+        query = query.where(Contact.id.in_(linked))
+    if email is not None:
+        query = query.where(Contact.email == email.strip().lower())
+    rows, next_cursor = await keyset_page(
+        uow.session, query, created_at=Contact.created_at, row_id=Contact.id, params=params
+    )
+    links = await _links(uow, [c.id for c in rows]) if rows else {}
+    return [contact_out(c, links.get(c.id, [])) for c in rows], next_cursor

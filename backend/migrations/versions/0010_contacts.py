@@ -1,0 +1,82 @@
+"""CRM contacts: people, owned by a member, linked to zero or more accounts (one of them primary).
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql as pg
+
+from keel.core.rls import owned_table, tenant_table
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "contacts",
+        sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column("org_id", sa.Uuid, sa.ForeignKey("keel.organizations.id"), nullable=False),
+        sa.Column("first_name", sa.String(100), nullable=False, server_default=""),
+        sa.Column("last_name", sa.String(100), nullable=False),
+        sa.Column("title", sa.String(100)),
+        sa.Column("email", sa.String(254)),
+        sa.Column("phone", sa.String(20)),  # E.164
+        sa.Column("owner_id", sa.Uuid, nullable=False),
+        sa.Column("assignee_id", sa.Uuid),
+        sa.Column("tags", pg.ARRAY(sa.String(50)), nullable=False, server_default="{}"),
+        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("email = lower(email)", name="email_lower"),
+        sa.CheckConstraint("phone ~ '^\\+[1-9][0-9]{6,14}$'", name="phone_e164"),
+        sa.ForeignKeyConstraint(
+            ["org_id", "owner_id"],
+            ["keel.memberships.org_id", "keel.memberships.user_id"],
+            name="fk_contacts_owner",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "assignee_id"],
+            ["keel.memberships.org_id", "keel.memberships.user_id"],
+            name="fk_contacts_assignee",
+        ),
+    )
+    op.create_index("ix_contacts_org_id_created_at_id", "contacts", ["org_id", "created_at", "id"])
+    op.create_index("ix_contacts_org_id_owner_id", "contacts", ["org_id", "owner_id"])
+    op.create_index("ix_contacts_org_id_assignee_id", "contacts", ["org_id", "assignee_id"])
+    op.create_index("ix_contacts_org_id_email", "contacts", ["org_id", "email"])
+    for statement in owned_table("contacts"):
+        op.execute(statement)
+
+    op.create_table(
+        "contact_accounts",
+        sa.Column("org_id", sa.Uuid, primary_key=True),
+        sa.Column(
+            "contact_id", sa.Uuid, sa.ForeignKey("keel.contacts.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "account_id", sa.Uuid, sa.ForeignKey("keel.accounts.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    op.create_index("ix_contact_accounts_org_id_account_id", "contact_accounts", ["org_id", "account_id"])
+    op.create_index(
+        "uq_contact_accounts_one_primary",
+        "contact_accounts",
+        ["org_id", "contact_id"],
+        unique=True,
+        postgresql_where=sa.text("is_primary"),
+    )
+    for statement in tenant_table("contact_accounts", grants="SELECT, INSERT, UPDATE, DELETE"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    op.drop_table("contact_accounts")
+    op.drop_table("contacts")

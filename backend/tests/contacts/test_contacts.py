@@ -1,0 +1,124 @@
+"""Contacts: people with normalised e-mail and phone, linked to accounts the caller can see (one of them
+primary), within the caller's record scope, every change audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Org
+from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
+
+__all__ = ["authorization_server", "make_user"]  # fixtures used here
+CONTACTS = "/api/v1/contacts"
+
+
+async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> httpx.Response:
+    return await client.post(CONTACTS, json=body, headers={**headers, "Idempotency-Key": str(body)[:200]})
+
+
+async def account(client: httpx.AsyncClient, org: Org, owner: str, name: str = "Acme") -> str:
+    made = await client.post(
+        "/api/v1/accounts",
+        json={"name": name, "owner_id": owner},
+        headers={**org.headers, "Idempotency-Key": f"{name}-{owner}"},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+async def test_a_contact_is_normalised_linked_changed_and_deleted(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    acme, globex = (
+        await account(client, org_a, str(rep.id)),
+        await account(client, org_a, str(rep.id), "Globex"),
+    )
+    made = await create(
+        client,
+        org_a.headers,
+        first_name="Ada",
+        last_name="Lovelace",
+        email="  Ada@Example.COM ",
+        phone="030 1234567",
+        country="DE",
+        owner_id=str(rep.id),
+        account_ids=[acme, globex],
+        primary_account_id=acme,
+    )
+    assert made.status_code == 201, made.text
+    contact = made.json()
+    assert contact["email"] == "ada@example.com" and contact["phone"] == "+49301234567"
+    assert contact["account_ids"] == sorted([acme, globex]) and contact["primary_account_id"] == acme
+    url = f"{CONTACTS}/{contact['id']}"
+    by_account = await client.get(CONTACTS, params={"account_id": globex}, headers=org_a.headers)
+    assert [c["id"] for c in by_account.json()["items"]] == [contact["id"]]
+    by_email = await client.get(CONTACTS, params={"email": "ADA@example.com"}, headers=org_a.headers)
+    assert len(by_email.json()["items"]) == 1
+    changed = await client.patch(
+        url,
+        json={"phone": "+44 20 7946 0958", "account_ids": [globex], "primary_account_id": globex},
+        headers={**org_a.headers, "If-Match": '"1"'},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["phone"] == "+442079460958" and changed.json()["account_ids"] == [globex]
+    await client.delete(f"/api/v1/accounts/{globex}", headers=org_a.headers)  # its links go with it
+    assert (await client.get(url, headers=org_a.headers)).json()["account_ids"] == []
+    assert (await client.delete(url, headers=org_a.headers)).status_code == 204
+    events = await client.get(
+        "/api/v1/audit-events", params={"entity_id": contact["id"]}, headers=org_a.headers
+    )
+    assert [e["action"] for e in events.json()["items"]] == [
+        "contact.deleted",
+        "contact.updated",
+        "contact.created",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"last_name": "L", "email": "not-an-address"}, 422),
+        ({"last_name": "L", "phone": "12"}, 422),
+        ({"last_name": "L", "phone": "030 1234567"}, 422),  # national, and no country to read it by
+        ({"last_name": "L", "phone": "call me"}, 422),
+        ({"last_name": ""}, 422),
+        ({"last_name": "L", "account_ids": ["00000000-0000-0000-0000-000000000001"]}, 422),
+        ({"last_name": "L", "primary_account_id": "00000000-0000-0000-0000-000000000001"}, 422),
+        ({"last_name": "L", "title": "x" * 101}, 422),
+    ],
+)
+async def test_bad_contacts_are_refused_and_nothing_is_written(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, body: dict[str, Any], status: int
+) -> None:
+    rep = await make_user(org_a)
+    answer = await create(client, org_a.headers, owner_id=str(rep.id), **body)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert (await client.get(CONTACTS, headers=org_a.headers)).json()["items"] == []
+
+
+async def test_a_sales_rep_links_only_accounts_they_can_see(
+    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser
+) -> None:
+    rep, other = await make_user(org_a), await make_user(org_a)
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as browser:
+        token = bearer((await tokens_for(browser, rep))["access_token"])
+    theirs = await account(client, org_a, str(other.id))
+    elsewhere = await account(client, org_b, str((await make_user(org_b)).id))
+    for hidden in (theirs, elsewhere):  # another rep's account, another organisation's
+        refused = await create(client, token, last_name="L", account_ids=[hidden])
+        assert refused.status_code == 422, refused.text
+    mine = await create(client, token, last_name="Mine")
+    assert mine.status_code == 201 and mine.json()["owner_id"] == str(rep.id)
+    assert (await create(client, token, last_name="Theirs", owner_id=str(other.id))).status_code == 403
+    other_contact = (await create(client, org_a.headers, last_name="O", owner_id=str(other.id))).json()
+    assert (await client.get(f"{CONTACTS}/{other_contact['id']}", headers=token)).status_code == 404
+    assert [c["id"] for c in (await client.get(CONTACTS, headers=token)).json()["items"]] == [
+        mine.json()["id"]
+    ]
+    refused = await client.delete(f"/api/v1/members/{other.id}", headers=org_a.headers)
+    assert refused.status_code == 409  # they still hold an account and a contact
