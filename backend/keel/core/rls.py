@@ -7,6 +7,8 @@ index is used as an index condition.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from keel.core.db import APP_ROLE
 
 CURRENT_ORG = "(select nullif(current_setting('app.org_id', true), '')::uuid)"
@@ -68,4 +70,28 @@ def owned_table(
     return [
         *tenant_table(table, grants=grants),
         f"CREATE POLICY record_scope ON keel.{table} AS RESTRICTIVE USING ({visible}) WITH CHECK ({visible})",
+    ]
+
+
+def ownership_columns(table: str) -> list[sa.Column | sa.ForeignKeyConstraint]:  # type: ignore[type-arg]
+    """`owner_id` and `assignee_id` for an owned table: both members of the row's organisation (so a
+    member holding records cannot leave before handing them over)."""
+    return [
+        sa.Column("owner_id", sa.Uuid, nullable=False),
+        sa.Column("assignee_id", sa.Uuid),
+        *(
+            sa.ForeignKeyConstraint(
+                ["org_id", column],
+                ["keel.memberships.org_id", "keel.memberships.user_id"],
+                name=f"fk_{table}_{column.removesuffix('_id')}",
+            )
+            for column in ("owner_id", "assignee_id")
+        ),
+    ]
+
+
+def ownership_indexes(table: str) -> list[str]:
+    return [
+        f"CREATE INDEX ix_{table}_org_id_{column} ON keel.{table} (org_id, {column})"
+        for column in ("owner_id", "assignee_id")
     ]

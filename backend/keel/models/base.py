@@ -33,3 +33,11 @@ class TenantMixin:
     """A row that belongs to one organisation; RLS keys on `org_id`."""
 
     org_id: Mapped[UUID] = mapped_column(nullable=False)
+
+
+class OwnedMixin:
+    """A record a member owns (and another may be assigned): what a member sees of it follows their
+    role's record scope (keel.core.rls.owned_table, migration helper keel.core.rls.ownership_columns)."""
+
+    owner_id: Mapped[UUID] = mapped_column(nullable=False)
+    assignee_id: Mapped[UUID | None] = mapped_column()

@@ -7,10 +7,10 @@ from sqlalchemy import DateTime, ForeignKey, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from keel.models.base import Base, TenantMixin, created_at_column, uuid_pk
+from keel.models.base import Base, OwnedMixin, TenantMixin, created_at_column, uuid_pk
 
 
-class Account(TenantMixin, Base):
+class Account(OwnedMixin, TenantMixin, Base):
     """A company that is or may become a customer. Owned: see keel.core.rls.owned_table."""
 
     __tablename__ = "accounts"
@@ -23,8 +23,6 @@ class Account(TenantMixin, Base):
     size: Mapped[str | None] = mapped_column(String(16))
     country: Mapped[str | None] = mapped_column(String(2))
     lifecycle_stage: Mapped[str] = mapped_column(String(16), nullable=False, server_default="prospect")
-    owner_id: Mapped[UUID] = mapped_column(nullable=False)
-    assignee_id: Mapped[UUID | None] = mapped_column()
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
@@ -33,7 +31,7 @@ class Account(TenantMixin, Base):
     )
 
 
-class Contact(TenantMixin, Base):
+class Contact(OwnedMixin, TenantMixin, Base):
     """A person, linked to zero or more accounts (one primary). Owned: see keel.core.rls.owned_table."""
 
     __tablename__ = "contacts"
@@ -45,8 +43,6 @@ class Contact(TenantMixin, Base):
     title: Mapped[str | None] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
-    owner_id: Mapped[UUID] = mapped_column(nullable=False)
-    assignee_id: Mapped[UUID | None] = mapped_column()
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from keel.core.rls import owned_table
+from keel.core.rls import owned_table, ownership_columns, ownership_indexes
 
 revision = "0009"
 down_revision = "0008"
@@ -32,29 +32,17 @@ def upgrade() -> None:
         sa.Column("size", sa.String(16)),
         sa.Column("country", sa.String(2)),
         sa.Column("lifecycle_stage", sa.String(16), nullable=False, server_default="prospect"),
-        sa.Column("owner_id", sa.Uuid, nullable=False),
-        sa.Column("assignee_id", sa.Uuid),
+        *ownership_columns("accounts"),
         sa.Column("tags", pg.ARRAY(sa.String(50)), nullable=False, server_default="{}"),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("lifecycle_stage IN ('prospect', 'customer', 'churned')", name="lifecycle_stage"),
         sa.CheckConstraint("domain = lower(domain)", name="domain_lower"),
-        # Owner and assignee are members: leaving the organisation needs their records handed over first.
-        sa.ForeignKeyConstraint(
-            ["org_id", "owner_id"],
-            ["keel.memberships.org_id", "keel.memberships.user_id"],
-            name="fk_accounts_owner",
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id", "assignee_id"],
-            ["keel.memberships.org_id", "keel.memberships.user_id"],
-            name="fk_accounts_assignee",
-        ),
     )
     op.create_index("ix_accounts_org_id_created_at_id", "accounts", ["org_id", "created_at", "id"])
-    op.create_index("ix_accounts_org_id_owner_id", "accounts", ["org_id", "owner_id"])
-    op.create_index("ix_accounts_org_id_assignee_id", "accounts", ["org_id", "assignee_id"])
+    for statement in ownership_indexes("accounts"):
+        op.execute(statement)
     op.create_index("ix_accounts_org_id_domain", "accounts", ["org_id", "domain"])
     op.create_index("ix_accounts_tags", "accounts", ["tags"], postgresql_using="gin")
     for statement in owned_table("accounts"):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from keel.core.rls import owned_table, tenant_table
+from keel.core.rls import owned_table, ownership_columns, ownership_indexes, tenant_table
 
 revision = "0010"
 down_revision = "0009"
@@ -28,28 +28,17 @@ def upgrade() -> None:
         sa.Column("title", sa.String(100)),
         sa.Column("email", sa.String(254)),
         sa.Column("phone", sa.String(20)),  # E.164
-        sa.Column("owner_id", sa.Uuid, nullable=False),
-        sa.Column("assignee_id", sa.Uuid),
+        *ownership_columns("contacts"),
         sa.Column("tags", pg.ARRAY(sa.String(50)), nullable=False, server_default="{}"),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("email = lower(email)", name="email_lower"),
         sa.CheckConstraint("phone ~ '^\\+[1-9][0-9]{6,14}$'", name="phone_e164"),
-        sa.ForeignKeyConstraint(
-            ["org_id", "owner_id"],
-            ["keel.memberships.org_id", "keel.memberships.user_id"],
-            name="fk_contacts_owner",
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id", "assignee_id"],
-            ["keel.memberships.org_id", "keel.memberships.user_id"],
-            name="fk_contacts_assignee",
-        ),
     )
     op.create_index("ix_contacts_org_id_created_at_id", "contacts", ["org_id", "created_at", "id"])
-    op.create_index("ix_contacts_org_id_owner_id", "contacts", ["org_id", "owner_id"])
-    op.create_index("ix_contacts_org_id_assignee_id", "contacts", ["org_id", "assignee_id"])
+    for statement in ownership_indexes("contacts"):
+        op.execute(statement)
     op.create_index("ix_contacts_org_id_email", "contacts", ["org_id", "email"])
     for statement in owned_table("contacts"):
         op.execute(statement)
