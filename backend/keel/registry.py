@@ -20,6 +20,7 @@ from keel.identity.oauth_endpoints import router as oauth_router
 from keel.identity.profile_pages import router as profile_pages_router
 from keel.identity.well_known import router as well_known_router
 from keel.organizations.endpoints import router as organization_router
+from keel.pipelines.endpoints import router as pipelines_router
 from keel.users.endpoints import invitations as invitations_router
 from keel.users.endpoints import me as profile_router
 from keel.users.endpoints import members as members_router
@@ -36,6 +37,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     teams_router,
     accounts_router,
     contacts_router,
+    pipelines_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

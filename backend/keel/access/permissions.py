@@ -26,6 +26,8 @@ class Permission(StrEnum):
     ACCOUNTS_MANAGE = "accounts:manage"
     CONTACTS_READ = "contacts:read"
     CONTACTS_MANAGE = "contacts:manage"
+    PIPELINES_READ = "pipelines:read"
+    PIPELINES_MANAGE = "pipelines:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -45,6 +47,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.ACCOUNTS_MANAGE: "Create, change and delete accounts, within the role's record scope",
     Permission.CONTACTS_READ: "Read contacts (people), within the role's record scope",
     Permission.CONTACTS_MANAGE: "Create, change and delete contacts, within the role's record scope",
+    Permission.PIPELINES_READ: "Read the sales pipelines and their stages",
+    Permission.PIPELINES_MANAGE: "Create, rename and delete pipelines, and set their stages",
 }
 
 ROLES: dict[str, str] = {
@@ -58,12 +62,14 @@ ROLES: dict[str, str] = {
 # What every member holds, whatever their role (custom roles included).
 EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
-_CRM_READ = frozenset({Permission.ACCOUNTS_READ, Permission.CONTACTS_READ})
+_CRM_READ = frozenset({Permission.ACCOUNTS_READ, Permission.CONTACTS_READ, Permission.PIPELINES_READ})
 _CRM_WORK = _CRM_READ | {Permission.ACCOUNTS_MANAGE, Permission.CONTACTS_MANAGE}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
-    "manager": EVERYONE | _CRM_WORK | {Permission.MEMBERS_READ, Permission.AUDIT_READ},
+    "manager": EVERYONE
+    | _CRM_WORK
+    | {Permission.MEMBERS_READ, Permission.AUDIT_READ, Permission.PIPELINES_MANAGE},
     "sales_rep": EVERYONE | _CRM_WORK,
     "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ},
     "support": EVERYONE | _CRM_READ | {Permission.CONTACTS_MANAGE},  # keeps people's details current

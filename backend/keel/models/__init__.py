@@ -4,7 +4,7 @@ from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base
-from keel.models.crm import Account, Contact, ContactAccount
+from keel.models.crm import Account, Contact, ContactAccount, Pipeline, Stage
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -26,11 +26,13 @@ __all__ = [
     "Membership",
     "OAuthClient",
     "Organization",
+    "Pipeline",
     "PlatformAuditEvent",
     "RefreshToken",
     "Role",
     "SecurityEvent",
     "SigningKey",
+    "Stage",
     "Team",
     "TeamMember",
     "User",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy import DateTime, ForeignKey, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,3 +58,27 @@ class ContactAccount(TenantMixin, Base):
     contact_id: Mapped[UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     is_primary: Mapped[bool] = mapped_column(nullable=False, server_default="false")
+
+
+class Pipeline(TenantMixin, Base):
+    """An ordered list of stages a deal moves through. Every organisation starts with one, its default."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    is_default: Mapped[bool] = mapped_column(nullable=False, server_default="false")
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Stage(TenantMixin, Base):
+    __tablename__ = "stages"
+
+    id: Mapped[UUID] = uuid_pk()
+    pipeline_id: Mapped[UUID] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    probability: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(8), nullable=False, server_default="open")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
+from keel.core.etag import IfMatch, etag, required_version
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
+from keel.pipelines import service
+from keel.pipelines.schemas import PipelineCreate, PipelineOut, PipelinePatch
+
+PipelinesRead = Annotated[Principal, allowed(Permission.PIPELINES_READ)]
+PipelinesManage = Annotated[Principal, allowed(Permission.PIPELINES_MANAGE)]
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines"], route_class=UnitOfWorkRoute)
+
+
+@router.get("", response_model=list[PipelineOut])
+async def list_pipelines(principal: PipelinesRead, uow: UoW) -> list[PipelineOut]:
+    """Every pipeline of the organisation with its stages in order; one of them is the default."""
+    return await service.list_pipelines(uow)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PipelineOut)
+async def create_pipeline(
+    body: PipelineCreate, principal: PipelinesManage, _: Idempotent, uow: UoW, response: Response
+) -> PipelineOut:
+    """A new pipeline: its stages in order, with at least one open and one won stage."""
+    pipeline = await service.create_pipeline(uow, body)
+    response.headers["ETag"] = etag(pipeline.version)
+    return pipeline
+
+
+@router.get("/{pipeline_id}", response_model=PipelineOut)
+async def get_pipeline(
+    pipeline_id: UUID, principal: PipelinesRead, uow: UoW, response: Response
+) -> PipelineOut:
+    pipeline = await service.get_pipeline(uow, pipeline_id)
+    response.headers["ETag"] = etag(pipeline.version)
+    return pipeline
+
+
+@router.patch("/{pipeline_id}", response_model=PipelineOut)
+async def update_pipeline(
+    pipeline_id: UUID,
+    body: PipelinePatch,
+    principal: PipelinesManage,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PipelineOut:
+    """Rename, make default, or set the stages (the whole list in order; existing stages by id)."""
+    pipeline = await service.update_pipeline(
+        uow, pipeline_id, body, expected_version=required_version(if_match)
+    )
+    response.headers["ETag"] = etag(pipeline.version)
+    return pipeline
+
+
+@router.delete("/{pipeline_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_pipeline(pipeline_id: UUID, principal: PipelinesManage, uow: UoW) -> Response:
+    await service.delete_pipeline(uow, pipeline_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
