@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, func
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,8 +39,11 @@ class Team(TenantMixin, Base):
 
 class TeamMember(TenantMixin, Base):
     __tablename__ = "team_members"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "team_id"], ["teams.org_id", "teams.id"], ondelete="CASCADE"),
+    )
 
     org_id: Mapped[UUID] = mapped_column(primary_key=True)
-    team_id: Mapped[UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[UUID] = mapped_column(primary_key=True)
     user_id: Mapped[UUID] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = created_at_column()

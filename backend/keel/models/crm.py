@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, SmallInteger, String, func
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,10 +53,18 @@ class Contact(OwnedMixin, TenantMixin, Base):
 
 class ContactAccount(TenantMixin, Base):
     __tablename__ = "contact_accounts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "contact_id"], ["contacts.org_id", "contacts.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "account_id"], ["accounts.org_id", "accounts.id"], ondelete="CASCADE"
+        ),
+    )
 
     org_id: Mapped[UUID] = mapped_column(primary_key=True)
-    contact_id: Mapped[UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
-    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[UUID] = mapped_column(primary_key=True)
+    account_id: Mapped[UUID] = mapped_column(primary_key=True)
     is_primary: Mapped[bool] = mapped_column(nullable=False, server_default="false")
 
 
@@ -75,9 +83,14 @@ class Pipeline(TenantMixin, Base):
 
 class Stage(TenantMixin, Base):
     __tablename__ = "stages"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "pipeline_id"], ["pipelines.org_id", "pipelines.id"], ondelete="CASCADE"
+        ),
+    )
 
     id: Mapped[UUID] = uuid_pk()
-    pipeline_id: Mapped[UUID] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False)
+    pipeline_id: Mapped[UUID] = mapped_column(nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     probability: Mapped[int] = mapped_column(SmallInteger, nullable=False)

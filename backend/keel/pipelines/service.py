@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
@@ -162,7 +162,9 @@ async def update_pipeline(
     before = _snapshot(pipeline, stages)
     if patch.name is not None and patch.name != pipeline.name:
         taken = await uow.session.scalar(
-            select(Pipeline.id).where(Pipeline.name.ilike(patch.name), Pipeline.id != pipeline.id)
+            select(Pipeline.id).where(
+                func.lower(Pipeline.name) == patch.name.lower(), Pipeline.id != pipeline.id
+            )
         )
         if taken is not None:
             raise Problem(409, f"A pipeline named {patch.name!r} already exists.")

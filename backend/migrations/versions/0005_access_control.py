@@ -62,13 +62,22 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         _ts("created_at"),
         sa.UniqueConstraint("org_id", "name"),
+        sa.UniqueConstraint("org_id", "id"),  # the target of the tenant-bound foreign keys below
     )
     for statement in tenant_table("teams"):
         op.execute(statement)
     op.create_table(
         "team_members",
         sa.Column("org_id", sa.Uuid, primary_key=True),
-        sa.Column("team_id", sa.Uuid, sa.ForeignKey("keel.teams.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("team_id", sa.Uuid, primary_key=True),
+        # Keyed by organisation too: a foreign key ignores row-level security, so a bare team id could
+        # name another organisation's team.
+        sa.ForeignKeyConstraint(
+            ["org_id", "team_id"],
+            ["keel.teams.org_id", "keel.teams.id"],
+            ondelete="CASCADE",
+            name="fk_team_members_team",
+        ),
         sa.Column("user_id", sa.Uuid, primary_key=True),
         _ts("created_at"),
         # Leaving the organisation leaves its teams.

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("lifecycle_stage IN ('prospect', 'customer', 'churned')", name="lifecycle_stage"),
         sa.CheckConstraint("domain = lower(domain)", name="domain_lower"),
+        sa.UniqueConstraint("org_id", "id"),  # for foreign keys bound to the organisation
     )
     op.create_index("ix_accounts_org_id_created_at_id", "accounts", ["org_id", "created_at", "id"])
     for statement in ownership_indexes("accounts"):

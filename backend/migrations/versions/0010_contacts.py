@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("email = lower(email)", name="email_lower"),
+        sa.UniqueConstraint("org_id", "id"),  # for foreign keys bound to the organisation
         sa.CheckConstraint("phone ~ '^\\+[1-9][0-9]{6,14}$'", name="phone_e164"),
     )
     op.create_index("ix_contacts_org_id_created_at_id", "contacts", ["org_id", "created_at", "id"])
@@ -46,11 +47,20 @@ def upgrade() -> None:
     op.create_table(
         "contact_accounts",
         sa.Column("org_id", sa.Uuid, primary_key=True),
-        sa.Column(
-            "contact_id", sa.Uuid, sa.ForeignKey("keel.contacts.id", ondelete="CASCADE"), primary_key=True
+        sa.Column("contact_id", sa.Uuid, primary_key=True),
+        sa.Column("account_id", sa.Uuid, primary_key=True),
+        # Keyed by organisation too: a foreign key ignores row-level security.
+        sa.ForeignKeyConstraint(
+            ["org_id", "contact_id"],
+            ["keel.contacts.org_id", "keel.contacts.id"],
+            ondelete="CASCADE",
+            name="fk_contact_accounts_contact",
         ),
-        sa.Column(
-            "account_id", sa.Uuid, sa.ForeignKey("keel.accounts.id", ondelete="CASCADE"), primary_key=True
+        sa.ForeignKeyConstraint(
+            ["org_id", "account_id"],
+            ["keel.accounts.org_id", "keel.accounts.id"],
+            ondelete="CASCADE",
+            name="fk_contact_accounts_account",
         ),
         sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
     )

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.UniqueConstraint("org_id", "name"),
+        sa.UniqueConstraint("org_id", "id"),  # for foreign keys bound to the organisation
     )
     op.create_index(
         "uq_pipelines_one_default",
@@ -48,8 +49,13 @@ def upgrade() -> None:
         "stages",
         sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
         sa.Column("org_id", sa.Uuid, nullable=False),
-        sa.Column(
-            "pipeline_id", sa.Uuid, sa.ForeignKey("keel.pipelines.id", ondelete="CASCADE"), nullable=False
+        sa.Column("pipeline_id", sa.Uuid, nullable=False),
+        # Keyed by organisation too: a foreign key ignores row-level security.
+        sa.ForeignKeyConstraint(
+            ["org_id", "pipeline_id"],
+            ["keel.pipelines.org_id", "keel.pipelines.id"],
+            ondelete="CASCADE",
+            name="fk_stages_pipeline",
         ),
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("position", sa.SmallInteger, nullable=False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import Org
@@ -122,3 +123,42 @@ async def test_a_sales_rep_links_only_accounts_they_can_see(
     ]
     refused = await client.delete(f"/api/v1/members/{other.id}", headers=org_a.headers)
     assert refused.status_code == 409  # they still hold an account and a contact
+
+
+async def test_links_cannot_reach_another_organisations_rows_even_in_plain_sql(
+    client: httpx.AsyncClient,
+    org_a: Org,
+    org_b: Org,
+    make_user: MakeUser,
+    admin: psycopg.Connection,
+    runtime: psycopg.Connection,
+) -> None:
+    # A foreign key ignores row-level security: links carry their organisation in the key as well.
+    rep, stranger = await make_user(org_a), await make_user(org_b)
+    contact = (await create(client, org_a.headers, last_name="L", owner_id=str(rep.id))).json()["id"]
+    foreign_account = await account(client, org_b, str(stranger.id))
+    (foreign_pipeline,) = admin.execute(
+        "SELECT id FROM keel.pipelines WHERE org_id = %s", [org_b.id]
+    ).fetchone()
+    team = admin.execute(
+        "INSERT INTO keel.teams (org_id, name) VALUES (%s, 'B team') RETURNING id", [org_b.id]
+    ).fetchone()
+    assert team is not None
+    for statement, values in (
+        (
+            "INSERT INTO keel.contact_accounts (org_id, contact_id, account_id) VALUES (%s, %s, %s)",
+            [contact, foreign_account],
+        ),
+        (
+            "INSERT INTO keel.stages (org_id, pipeline_id, name, position, probability) "
+            "VALUES (%s, %s, 'X', 9, 1)",
+            [foreign_pipeline],
+        ),
+        ("INSERT INTO keel.team_members (org_id, team_id, user_id) VALUES (%s, %s, %s)", [team[0], rep.id]),
+    ):
+        runtime.execute(
+            "SELECT set_config('app.org_id', %s, true), set_config('app.scope', 'all', true)", [str(org_a.id)]
+        )
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            runtime.execute(statement, [org_a.id, *values])
+        runtime.rollback()
