@@ -28,6 +28,9 @@ class Permission(StrEnum):
     CONTACTS_MANAGE = "contacts:manage"
     PIPELINES_READ = "pipelines:read"
     PIPELINES_MANAGE = "pipelines:manage"
+    DEALS_READ = "deals:read"
+    DEALS_MANAGE = "deals:manage"
+    DEAL_AMOUNTS_READ = "deal_amounts:read"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -49,7 +52,13 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.CONTACTS_MANAGE: "Create, change and delete contacts, within the role's record scope",
     Permission.PIPELINES_READ: "Read the sales pipelines and their stages",
     Permission.PIPELINES_MANAGE: "Create, rename and delete pipelines, and set their stages",
+    Permission.DEALS_READ: "Read deals and their stage history, within the role's record scope",
+    Permission.DEALS_MANAGE: "Create, change, move and delete deals, within the role's record scope",
+    Permission.DEAL_AMOUNTS_READ: "See deal amounts (without it a deal's amount and currency are hidden)",
 }
+
+# Permissions that shape what a route shows rather than whether it may be called.
+FIELD_PERMISSIONS = frozenset({Permission.DEAL_AMOUNTS_READ})
 
 ROLES: dict[str, str] = {
     "org_admin": "Org Admin",
@@ -62,8 +71,15 @@ ROLES: dict[str, str] = {
 # What every member holds, whatever their role (custom roles included).
 EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
-_CRM_READ = frozenset({Permission.ACCOUNTS_READ, Permission.CONTACTS_READ, Permission.PIPELINES_READ})
-_CRM_WORK = _CRM_READ | {Permission.ACCOUNTS_MANAGE, Permission.CONTACTS_MANAGE}
+_CRM_READ = frozenset(
+    {Permission.ACCOUNTS_READ, Permission.CONTACTS_READ, Permission.PIPELINES_READ, Permission.DEALS_READ}
+)
+_CRM_WORK = _CRM_READ | {
+    Permission.ACCOUNTS_MANAGE,
+    Permission.CONTACTS_MANAGE,
+    Permission.DEALS_MANAGE,
+    Permission.DEAL_AMOUNTS_READ,
+}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
@@ -71,8 +87,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     | _CRM_WORK
     | {Permission.MEMBERS_READ, Permission.AUDIT_READ, Permission.PIPELINES_MANAGE},
     "sales_rep": EVERYONE | _CRM_WORK,
-    "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ},
-    "support": EVERYONE | _CRM_READ | {Permission.CONTACTS_MANAGE},  # keeps people's details current
+    # Finance reads deals and their amounts but changes none.
+    "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ, Permission.DEAL_AMOUNTS_READ},
+    # Support keeps people's details current and sees deals, not what they are worth.
+    "support": EVERYONE | _CRM_READ | {Permission.CONTACTS_MANAGE},
 }
 
 RECORD_SCOPES = {

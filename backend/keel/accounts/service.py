@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from keel.access.ownership import keep_within_scope, owner_for, require_member
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
@@ -19,7 +19,7 @@ from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Account
+from keel.models import Account, Deal
 
 _FIELDS = (
     "name",
@@ -99,8 +99,32 @@ async def update_account(
     return account
 
 
+async def mark_customer(uow: UnitOfWork, account_id: UUID, *, won_deal_id: UUID) -> None:
+    """A won deal makes its account a customer, whoever owns the account."""
+    async with uow.whole_organisation():
+        account = await get_account(uow, account_id, for_update=True)
+        if account.lifecycle_stage == "customer":
+            return
+        before = account.lifecycle_stage
+        account.lifecycle_stage = "customer"
+        account.version += 1
+        account.updated_at = datetime.now(UTC)
+        await record_event(
+            uow,
+            "account.became_customer",
+            entity_type="account",
+            entity_id=account.id,
+            before={"lifecycle_stage": before},
+            after={"lifecycle_stage": "customer", "won_deal_id": str(won_deal_id)},
+        )
+
+
 async def delete_account(uow: UnitOfWork, account_id: UUID) -> None:
     account = await get_account(uow, account_id, for_update=True)
+    # Deals the caller cannot see hold the account too; the foreign key refuses those (409).
+    deals = await uow.session.scalar(select(func.count()).where(Deal.account_id == account_id))
+    if deals:
+        raise Problem(409, f"The account has {deals} deal(s): delete or move them first.")
     await uow.session.delete(account)
     await record_event(
         uow, "account.deleted", entity_type="account", entity_id=account_id, before=_snapshot(account)

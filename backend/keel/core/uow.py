@@ -10,13 +10,15 @@ Services and repositories never commit.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import Database, runtime_database, set_tenant_context
@@ -69,6 +71,24 @@ class UnitOfWork:
         if self.org_id is None:
             raise RuntimeError("unit of work has no tenant")
         return self.org_id
+
+    @asynccontextmanager
+    async def whole_organisation(self) -> AsyncIterator[None]:
+        """See every record of the organisation for a consequence the caller's change carries though it
+        touches records outside their scope (a won deal makes its account a customer). What the caller
+        wrote so far is flushed first, so it is still checked against their own scope."""
+        await self.session.flush()
+        scope = await self.session.scalar(text("SELECT current_setting('app.scope', true)"))
+        restore = text("SELECT set_config('app.scope', :scope, true)").bindparams(scope=scope or "")
+        await self.session.execute(text("SELECT set_config('app.scope', 'all', true)"))
+        try:
+            yield
+            await self.session.flush()
+        except BaseException:
+            with suppress(SQLAlchemyError):  # a failed transaction is rolled back: nothing to restore
+                await self.session.execute(restore)
+            raise
+        await self.session.execute(restore)
 
     def before_commit(self, hook: SuccessHook) -> None:
         """Run `hook(response)` inside the transaction, after the handler succeeded."""

@@ -3,8 +3,8 @@
 from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
-from keel.models.base import Base
-from keel.models.crm import Account, Contact, ContactAccount, Pipeline, Stage
+from keel.models.base import Base, OwnedMixin
+from keel.models.crm import Account, Contact, ContactAccount, Deal, DealStageChange, Pipeline, Stage
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -20,6 +20,8 @@ __all__ = [
     "ComplianceExport",
     "Contact",
     "ContactAccount",
+    "Deal",
+    "DealStageChange",
     "IdempotencyKey",
     "Invitation",
     "LoginSession",
@@ -37,4 +39,11 @@ __all__ = [
     "TeamMember",
     "User",
     "UserToken",
+    "owned_models",
 ]
+
+
+def owned_models() -> list[type[OwnedMixin]]:
+    """Every owned record type (Account, Contact, Deal, …), by name."""
+    owned = [m.class_ for m in Base.registry.mappers if issubclass(m.class_, OwnedMixin)]
+    return sorted(owned, key=lambda model: model.__name__)

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, SmallInteger, String, func
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    SmallInteger,
+    String,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -95,3 +104,56 @@ class Stage(TenantMixin, Base):
     position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     probability: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     outcome: Mapped[str] = mapped_column(String(8), nullable=False, server_default="open")
+
+
+class Deal(OwnedMixin, TenantMixin, Base):
+    """A sale in progress: an amount at a stage of a pipeline. Owned: see keel.core.rls.owned_table."""
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
+        ForeignKeyConstraint(["org_id", "primary_contact_id"], ["contacts.org_id", "contacts.id"]),
+        ForeignKeyConstraint(
+            ["org_id", "pipeline_id", "stage_id"], ["stages.org_id", "stages.pipeline_id", "stages.id"]
+        ),
+    )
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    account_id: Mapped[UUID] = mapped_column(nullable=False)
+    primary_contact_id: Mapped[UUID | None] = mapped_column()
+    pipeline_id: Mapped[UUID] = mapped_column(nullable=False)
+    stage_id: Mapped[UUID] = mapped_column(nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    expected_close_date: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(50))
+    lost_reason: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    stage_entered_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DealStageChange(TenantMixin, Base):
+    """One move of a deal between stages (from is empty for the first): what conversion and velocity
+    reports are computed from. Append-only."""
+
+    __tablename__ = "deal_stage_changes"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "deal_id"], ["deals.org_id", "deals.id"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[UUID] = uuid_pk()
+    deal_id: Mapped[UUID] = mapped_column(nullable=False)
+    from_stage_id: Mapped[UUID | None] = mapped_column()
+    to_stage_id: Mapped[UUID] = mapped_column(nullable=False)
+    changed_by: Mapped[UUID | None] = mapped_column()
+    changed_at: Mapped[datetime] = created_at_column()

@@ -8,6 +8,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from keel.core.money import Currency
+
 _TIMEZONES = frozenset(available_timezones())
 
 
@@ -30,7 +32,7 @@ Domain = Annotated[
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
 ]
 Network = Annotated[str, Field(max_length=50), AfterValidator(_network)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="BCP 47, e.g. en-GB")]
 Month = Annotated[int, Field(ge=1, le=12)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
-from keel.models import Pipeline, Stage
+from keel.models import Deal, Pipeline, Stage
 from keel.pipelines.schemas import PipelineCreate, PipelineOut, PipelinePatch, StageIn, StageOut
 
 MAX_PIPELINES = 50
@@ -121,6 +121,13 @@ async def get_pipeline(uow: UnitOfWork, pipeline_id: UUID) -> PipelineOut:
     return _out(pipeline, (await _stages(uow, [pipeline.id])).get(pipeline.id, []))
 
 
+async def _deals_at(uow: UnitOfWork, where: ColumnElement[bool]) -> int:
+    """How many deals match, the caller's record scope notwithstanding: a stage or pipeline in use by
+    anyone's deals stays."""
+    async with uow.whole_organisation():
+        return await uow.session.scalar(select(func.count()).select_from(Deal).where(where)) or 0
+
+
 async def _replace_stages(
     uow: UnitOfWork, pipeline: Pipeline, current: list[Stage], wanted: list[StageIn]
 ) -> list[Stage]:
@@ -128,8 +135,18 @@ async def _replace_stages(
     by_id = {s.id: s for s in current}
     if unknown := [str(s.id) for s in wanted if s.id is not None and s.id not in by_id]:
         raise Problem(422, f"These stages are not in this pipeline: {', '.join(unknown)}.")
-    kept = {s.id for s in wanted if s.id is not None}
-    await uow.session.execute(delete(Stage).where(Stage.pipeline_id == pipeline.id, Stage.id.not_in(kept)))
+    kept = {s.id: s for s in wanted if s.id is not None}
+    for stage in current:
+        if stage.id in kept and kept[stage.id].outcome == stage.outcome:
+            continue
+        if deals := await _deals_at(uow, Deal.stage_id == stage.id):
+            change = "removed" if stage.id not in kept else "given another outcome"
+            raise Problem(
+                409, f"{deals} deal(s) are at stage {stage.name!r}: move them before it is {change}."
+            )
+    await uow.session.execute(
+        delete(Stage).where(Stage.pipeline_id == pipeline.id, Stage.id.not_in(kept.keys()))
+    )
     # Out of the way first, so the new order never collides with the old one (positions are unique).
     await uow.session.execute(
         update(Stage).where(Stage.pipeline_id == pipeline.id).values(position=-Stage.position)
@@ -188,6 +205,8 @@ async def delete_pipeline(uow: UnitOfWork, pipeline_id: UUID) -> None:
     pipeline = await _pipeline(uow, pipeline_id, for_update=True)
     if pipeline.is_default:
         raise Problem(409, "The default pipeline cannot be deleted: make another one the default first.")
+    if deals := await _deals_at(uow, Deal.pipeline_id == pipeline.id):
+        raise Problem(409, f"{deals} deal(s) are in this pipeline: move them before deleting it.")
     stages = (await _stages(uow, [pipeline.id])).get(pipeline.id, [])
     await uow.session.delete(pipeline)
     await record_event(

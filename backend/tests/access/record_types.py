@@ -53,3 +53,20 @@ register(
         "contact", "contacts", seed_into("contacts", "last_name = 'Lovelace'"), api_paths("contacts")
     )
 )
+
+
+def seed_deal(conn: psycopg.Connection, org_id: UUID, owner: UUID, assignee: UUID | None) -> str:
+    """A deal at the first stage of the default pipeline, for an account of the same owner."""
+    account = seed_into("accounts", "name = 'Acme'")(conn, org_id, owner, None)
+    row = conn.execute(
+        "INSERT INTO keel.deals (org_id, name, account_id, pipeline_id, stage_id, currency, owner_id, "
+        "assignee_id) SELECT %s, 'Renewal', %s, p.id, s.id, 'EUR', %s, %s FROM keel.pipelines p "
+        "JOIN keel.stages s ON s.pipeline_id = p.id AND s.position = 1 WHERE p.org_id = %s AND p.is_default "
+        "RETURNING id::text",
+        [org_id, account, owner, assignee, org_id],
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+register(OwnedRecordType("deal", "deals", seed_deal, api_paths("deals")))

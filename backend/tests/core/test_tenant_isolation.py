@@ -86,6 +86,12 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "contact-1"},
         )
         assert contact.status_code == 201, contact.text
+        deal = await client.post(
+            "/api/v1/deals",
+            json={"name": "Renewal", "account_id": account.json()["id"], "owner_id": str(member.id)},
+            headers={**org.headers, "Idempotency-Key": "deal-1"},
+        )
+        assert deal.status_code == 201, deal.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )

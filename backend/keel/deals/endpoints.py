@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
+from keel.core.errors import Problem
+from keel.core.etag import IfMatch, etag, required_version
+from keel.core.pagination import Page, PageQuery
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.deals import service
+from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
+
+DealsRead = Annotated[Principal, allowed(Permission.DEALS_READ)]
+DealsManage = Annotated[Principal, allowed(Permission.DEALS_MANAGE)]
+
+router = APIRouter(prefix="/deals", tags=["deals"], route_class=UnitOfWorkRoute)
+
+
+def deal_filter(
+    owner_id: UUID | None = None,
+    account_id: UUID | None = None,
+    pipeline_id: UUID | None = None,
+    stage_id: UUID | None = None,
+    status: Annotated[Outcome | None, Query(description="The outcome of the deal's stage")] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    close_from: Annotated[date | None, Query(description="Expected close on or after")] = None,
+    close_to: Annotated[date | None, Query(description="Expected close on or before")] = None,
+) -> DealFilter:
+    if close_from and close_to and close_from > close_to:
+        raise Problem(400, "close_from is after close_to.", title="Invalid date range")
+    return DealFilter(
+        owner_id=owner_id,
+        account_id=account_id,
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+        status=status,
+        tag=tag,
+        close_from=close_from,
+        close_to=close_to,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DealOut)
+async def create_deal(
+    body: DealCreate, principal: DealsManage, _: Idempotent, uow: UoW, response: Response
+) -> DealOut:
+    """Open a deal for an account you can see. Without a stage it starts at the first open stage of its
+    pipeline (the default pipeline unless named); created at a won stage, its account becomes a customer."""
+    deal = await service.create_deal(uow, principal, body)
+    response.headers["ETag"] = etag(deal.version)
+    return deal
+
+
+@router.get("", response_model=Page[DealOut])
+async def list_deals(
+    principal: DealsRead, uow: UoW, page: PageQuery, where: Annotated[DealFilter, Depends(deal_filter)]
+) -> Page[DealOut]:
+    """The deals the caller may see (their role's record scope), newest first, filtered."""
+    items, next_cursor = await service.list_deals(uow, principal, page, where)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{deal_id}", response_model=DealOut)
+async def get_deal(deal_id: UUID, principal: DealsRead, uow: UoW, response: Response) -> DealOut:
+    deal = await service.get_deal(uow, principal, deal_id)
+    response.headers["ETag"] = etag(deal.version)
+    return deal
+
+
+@router.get("/{deal_id}/stage-changes", response_model=list[StageChangeOut])
+async def deal_stage_history(deal_id: UUID, principal: DealsRead, uow: UoW) -> list[StageChangeOut]:
+    """Every stage the deal entered, oldest first (the first has no `from_stage_id`)."""
+    return await service.stage_history(uow, deal_id)
+
+
+@router.patch("/{deal_id}", response_model=DealOut)
+async def update_deal(
+    deal_id: UUID,
+    body: DealPatch,
+    principal: DealsManage,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> DealOut:
+    """Change or move a deal (If-Match required). A lost stage needs `lost_reason`; a won stage makes the
+    deal's account a customer."""
+    deal = await service.update_deal(
+        uow, principal, deal_id, body, expected_version=required_version(if_match)
+    )
+    response.headers["ETag"] = etag(deal.version)
+    return deal
+
+
+@router.delete("/{deal_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_deal(deal_id: UUID, principal: DealsManage, uow: UoW) -> Response:
+    await service.delete_deal(uow, deal_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,263 @@
+"""Deals: an amount at a stage of a pipeline, for an account. Owned records, like accounts: the caller's
+record scope decides what they may see and change. Every stage change is kept (from, to, at, by) for the
+conversion and velocity reports; winning a deal makes its account a customer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+
+from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.permissions import Permission
+from keel.accounts.service import mark_customer
+from keel.audit.service import changed_fields, record_event
+from keel.core.errors import Problem
+from keel.core.etag import stale
+from keel.core.pagination import PageParams, keyset_page
+from keel.core.uow import UnitOfWork
+from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, StageChangeOut
+from keel.identity.service import Principal
+from keel.models import Account, ContactAccount, Deal, DealStageChange, Organization, Pipeline, Stage
+
+_FIELDS = (
+    "name",
+    "account_id",
+    "primary_contact_id",
+    "pipeline_id",
+    "stage_id",
+    "amount_minor",
+    "currency",
+    "expected_close_date",
+    "source",
+    "lost_reason",
+    "owner_id",
+    "assignee_id",
+    "tags",
+)
+_MONEY = ("amount_minor", "currency")
+
+
+def deal_out(deal: Deal, outcome: str, principal: Principal) -> DealOut:
+    """What the caller may see of a deal: its amount only with `deal_amounts:read`."""
+    values = {field: getattr(deal, field) for field in DealOut.model_fields if field != "status"}
+    if Permission.DEAL_AMOUNTS_READ not in principal.permissions:
+        values.update(amount_minor=None, currency=None)
+    return DealOut(**values, status=outcome)
+
+
+def _snapshot(deal: Deal) -> dict[str, Any]:
+    values = {field: getattr(deal, field) for field in _FIELDS}
+    for field, value in values.items():
+        if isinstance(value, UUID):
+            values[field] = str(value)
+    values["expected_close_date"] = deal.expected_close_date.isoformat() if deal.expected_close_date else None
+    values["tags"] = list(deal.tags)
+    return values
+
+
+async def _stage(uow: UnitOfWork, pipeline_id: UUID | None, stage_id: UUID | None) -> Stage:
+    """The stage a deal goes to: the one named (in the pipeline named, when both are), else the first open
+    stage of the pipeline named, else of the default pipeline."""
+    if stage_id is not None:
+        stage = await uow.session.scalar(select(Stage).where(Stage.id == stage_id))
+        if stage is None:
+            raise Problem(422, "stage_id is not a stage of this organisation.")
+        if pipeline_id is not None and stage.pipeline_id != pipeline_id:
+            raise Problem(422, "stage_id is not a stage of the pipeline given as pipeline_id.")
+        return stage
+    if pipeline_id is None:
+        pipeline_id = await uow.session.scalar(select(Pipeline.id).where(Pipeline.is_default))
+    first_open = (
+        select(Stage)
+        .where(Stage.pipeline_id == pipeline_id, Stage.outcome == "open")
+        .order_by(Stage.position)
+        .limit(1)
+    )
+    stage = await uow.session.scalar(first_open)
+    if stage is None:
+        raise Problem(422, "pipeline_id is not a pipeline of this organisation.")
+    return stage
+
+
+async def _check_links(uow: UnitOfWork, account_id: UUID, contact_id: UUID | None) -> None:
+    """The account must be one the caller can see; the primary contact one of that account's."""
+    if await uow.session.scalar(select(Account.id).where(Account.id == account_id)) is None:
+        raise Problem(422, "account_id is not an account you can see.")
+    if contact_id is not None:
+        linked = select(ContactAccount.contact_id).where(
+            ContactAccount.contact_id == contact_id, ContactAccount.account_id == account_id
+        )
+        if await uow.session.scalar(linked) is None:
+            raise Problem(422, "primary_contact_id must be a contact of the deal's account.")
+
+
+def _check_lost_reason(deal: Deal, outcome: str) -> None:
+    if outcome == "lost" and not deal.lost_reason:
+        raise Problem(422, "lost_reason is required for a deal at a lost stage.")
+    if outcome != "lost" and deal.lost_reason:
+        raise Problem(422, "lost_reason is only for a deal at a lost stage.")
+
+
+async def _enter_stage(uow: UnitOfWork, deal: Deal, stage: Stage, previous: UUID | None) -> None:
+    """Put the deal at `stage` and keep the move in its history."""
+    now = datetime.now(UTC)
+    deal.pipeline_id, deal.stage_id, deal.stage_entered_at = stage.pipeline_id, stage.id, now
+    deal.closed_at = now if stage.outcome != "open" else None
+    uow.session.add(
+        DealStageChange(
+            org_id=uow.tenant,
+            deal_id=deal.id,
+            from_stage_id=previous,
+            to_stage_id=stage.id,
+            changed_by=uow.user_id,
+            changed_at=now,
+        )
+    )
+
+
+async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -> DealOut:
+    owner_id = owner_for(principal, body.owner_id, "deals")
+    await require_member(uow, owner_id, "owner_id")
+    if body.assignee_id is not None:
+        await require_member(uow, body.assignee_id, "assignee_id")
+    keep_within_scope(principal, owner_id, body.assignee_id, "deals")
+    await _check_links(uow, body.account_id, body.primary_contact_id)
+    stage = await _stage(uow, body.pipeline_id, body.stage_id)
+    if (body.lost_reason is None) == (stage.outcome == "lost"):
+        raise Problem(422, "lost_reason is required for a deal created lost, and only then.")
+    currency = body.currency or await uow.session.scalar(
+        select(Organization.settings["default_currency"].astext).where(Organization.id == uow.tenant)
+    )
+    deal = Deal(
+        org_id=uow.tenant,
+        **body.model_dump(exclude={"owner_id", "tags", "pipeline_id", "stage_id", "currency"}),
+        currency=currency or "EUR",
+        pipeline_id=stage.pipeline_id,
+        stage_id=stage.id,
+        owner_id=owner_id,
+        tags=sorted(set(body.tags)),
+    )
+    uow.session.add(deal)
+    await uow.session.flush()
+    await _enter_stage(uow, deal, stage, previous=None)
+    await uow.session.flush()
+    await uow.session.refresh(deal, ["created_at", "updated_at", "version"])
+    await record_event(uow, "deal.created", entity_type="deal", entity_id=deal.id, after=_snapshot(deal))
+    if stage.outcome == "won":
+        await mark_customer(uow, deal.account_id, won_deal_id=deal.id)
+    return deal_out(deal, stage.outcome, principal)
+
+
+async def _deal(uow: UnitOfWork, deal_id: UUID, *, for_update: bool = False) -> Deal:
+    # Another organisation's deal, or one outside the caller's scope, is simply not there: 404.
+    query = select(Deal).where(Deal.id == deal_id)
+    deal = await uow.session.scalar(query.with_for_update() if for_update else query)
+    if deal is None:
+        raise Problem(404, "No such deal.")
+    return deal
+
+
+async def _outcomes(uow: UnitOfWork, stage_ids: set[UUID]) -> dict[UUID, str]:
+    rows = await uow.session.execute(select(Stage.id, Stage.outcome).where(Stage.id.in_(stage_ids)))
+    return {stage_id: outcome for stage_id, outcome in rows}
+
+
+async def get_deal(uow: UnitOfWork, principal: Principal, deal_id: UUID) -> DealOut:
+    deal = await _deal(uow, deal_id)
+    return deal_out(deal, (await _outcomes(uow, {deal.stage_id}))[deal.stage_id], principal)
+
+
+async def update_deal(
+    uow: UnitOfWork, principal: Principal, deal_id: UUID, patch: DealPatch, *, expected_version: int
+) -> DealOut:
+    deal = await _deal(uow, deal_id, for_update=True)
+    if deal.version != expected_version:
+        raise stale()
+    changes = patch.model_dump(exclude_unset=True, exclude={"pipeline_id", "stage_id"})
+    if any(changes.get(field, "") is None for field in ("name", "account_id", "owner_id", "amount_minor")):
+        raise Problem(422, "name, account_id, owner_id and amount_minor cannot be removed.")
+    if changes.get("currency", "") is None:
+        raise Problem(422, "currency cannot be removed.")
+    if (
+        any(field in changes for field in _MONEY)
+        and Permission.DEAL_AMOUNTS_READ not in principal.permissions
+    ):
+        raise Problem(403, "Changing a deal's amount needs the deal_amounts:read permission.")
+    for field in ("owner_id", "assignee_id"):
+        if changes.get(field) is not None:
+            await require_member(uow, changes[field], field)
+    before = _snapshot(deal)
+    for field, value in changes.items():
+        setattr(deal, field, sorted(set(value or [])) if field == "tags" else value)
+    keep_within_scope(principal, deal.owner_id, deal.assignee_id, "deals")
+    if {"account_id", "primary_contact_id"} & changes.keys():
+        await _check_links(uow, deal.account_id, deal.primary_contact_id)
+    stage_moved = patch.stage_id is not None or (
+        patch.pipeline_id is not None and patch.pipeline_id != deal.pipeline_id
+    )
+    if stage_moved:
+        stage = await _stage(uow, patch.pipeline_id, patch.stage_id)
+        stage_moved = stage.id != deal.stage_id
+    else:
+        stage = await uow.session.get_one(Stage, deal.stage_id)
+    if stage_moved:
+        if "lost_reason" not in changes and stage.outcome != "lost":
+            deal.lost_reason = None  # reopened or won: the old reason no longer holds
+        await _enter_stage(uow, deal, stage, previous=deal.stage_id)
+    _check_lost_reason(deal, stage.outcome)
+    old, new = changed_fields(before, _snapshot(deal))
+    if new:
+        deal.version += 1
+        deal.updated_at = datetime.now(UTC)
+        await record_event(uow, "deal.updated", entity_type="deal", entity_id=deal.id, before=old, after=new)
+    if stage_moved and stage.outcome == "won":
+        await mark_customer(uow, deal.account_id, won_deal_id=deal.id)
+    return deal_out(deal, stage.outcome, principal)
+
+
+async def delete_deal(uow: UnitOfWork, deal_id: UUID) -> None:
+    deal = await _deal(uow, deal_id, for_update=True)
+    await uow.session.delete(deal)
+    await record_event(uow, "deal.deleted", entity_type="deal", entity_id=deal_id, before=_snapshot(deal))
+
+
+async def stage_history(uow: UnitOfWork, deal_id: UUID) -> list[StageChangeOut]:
+    await _deal(uow, deal_id)
+    rows = await uow.session.scalars(
+        select(DealStageChange)
+        .where(DealStageChange.deal_id == deal_id)
+        .order_by(DealStageChange.changed_at, DealStageChange.id)
+    )
+    return [StageChangeOut.model_validate(row) for row in rows]
+
+
+def _filtered(where: DealFilter) -> Select[Any]:
+    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
+    query = select(Deal)
+    for field in ("owner_id", "account_id", "pipeline_id", "stage_id"):
+        if (value := getattr(where, field)) is not None:
+            query = query.where(getattr(Deal, field) == value)
+    if where.status is not None:
+        query = query.where(Deal.stage_id.in_(select(Stage.id).where(Stage.outcome == where.status)))
+    if where.tag is not None:
+        query = query.where(Deal.tags.contains([where.tag]))
+    if where.close_from is not None:
+        query = query.where(Deal.expected_close_date >= where.close_from)
+    if where.close_to is not None:
+        query = query.where(Deal.expected_close_date <= where.close_to)
+    return query
+
+
+async def list_deals(
+    uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter
+) -> tuple[list[DealOut], str | None]:
+    rows: Sequence[Deal]
+    rows, next_cursor = await keyset_page(
+        uow.session, _filtered(where), created_at=Deal.created_at, row_id=Deal.id, params=params
+    )
+    outcomes = await _outcomes(uow, {d.stage_id for d in rows}) if rows else {}
+    return [deal_out(d, outcomes[d.stage_id], principal) for d in rows], next_cursor
