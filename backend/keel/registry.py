@@ -20,6 +20,7 @@ from keel.identity.login_pages import router as login_pages_router
 from keel.identity.oauth_endpoints import router as oauth_router
 from keel.identity.profile_pages import router as profile_pages_router
 from keel.identity.well_known import router as well_known_router
+from keel.leads.endpoints import router as leads_router
 from keel.organizations.endpoints import router as organization_router
 from keel.pipelines.endpoints import router as pipelines_router
 from keel.users.endpoints import invitations as invitations_router
@@ -40,6 +41,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     contacts_router,
     pipelines_router,
     deals_router,
+    leads_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     DEALS_READ = "deals:read"
     DEALS_MANAGE = "deals:manage"
     DEAL_AMOUNTS_READ = "deal_amounts:read"
+    LEADS_READ = "leads:read"
+    LEADS_MANAGE = "leads:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -55,6 +57,9 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.DEALS_READ: "Read deals and their stage history, within the role's record scope",
     Permission.DEALS_MANAGE: "Create, change, move and delete deals, within the role's record scope",
     Permission.DEAL_AMOUNTS_READ: "See deal amounts (without it a deal's amount and currency are hidden)",
+    Permission.LEADS_READ: "Read leads, within the role's record scope",
+    Permission.LEADS_MANAGE: "Create, change, disqualify and delete leads; convert them (with the rights "
+    "to create accounts, contacts and deals)",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.
@@ -75,6 +80,8 @@ _CRM_READ = frozenset(
     {Permission.ACCOUNTS_READ, Permission.CONTACTS_READ, Permission.PIPELINES_READ, Permission.DEALS_READ}
 )
 _CRM_WORK = _CRM_READ | {
+    Permission.LEADS_READ,
+    Permission.LEADS_MANAGE,
     Permission.ACCOUNTS_MANAGE,
     Permission.CONTACTS_MANAGE,
     Permission.DEALS_MANAGE,

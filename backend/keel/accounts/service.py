@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 
 from keel.access.ownership import keep_within_scope, owner_for, require_member
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
-from keel.audit.service import changed_fields, record_event
+from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
@@ -35,11 +35,7 @@ _FIELDS = (
 
 
 def _snapshot(account: Account) -> dict[str, Any]:
-    values = {field: getattr(account, field) for field in _FIELDS}
-    for field in ("owner_id", "assignee_id"):
-        values[field] = str(values[field]) if values[field] else None
-    values["tags"] = list(values["tags"])
-    return values
+    return snapshot(account, _FIELDS)
 
 
 async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCreate) -> Account:

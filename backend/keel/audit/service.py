@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 
@@ -19,6 +21,21 @@ def _redacted(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if values is None:
         return None
     return {k: ("[redacted]" if k in SENSITIVE_FIELDS else v) for k, v in values.items()}
+
+
+def snapshot(record: object, fields: Sequence[str]) -> dict[str, Any]:
+    """A record's `fields` as JSON values, for an audit row's before and after."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        value = getattr(record, field)
+        if isinstance(value, UUID):
+            value = str(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, list):
+            value = list(value)
+        values[field] = value
+    return values
 
 
 def changed_fields(

@@ -12,7 +12,7 @@ import phonenumbers
 from sqlalchemy import delete, select
 
 from keel.access.ownership import keep_within_scope, owner_for, require_member
-from keel.audit.service import changed_fields, record_event
+from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
 from keel.core.errors import Problem
 from keel.core.etag import stale
@@ -56,11 +56,8 @@ def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:
 
 
 def _snapshot(contact: Contact, links: list[ContactAccount]) -> dict[str, Any]:
-    values = {field: getattr(contact, field) for field in _FIELDS}
+    values = snapshot(contact, _FIELDS)
     values.update(
-        owner_id=str(contact.owner_id),
-        assignee_id=str(contact.assignee_id) if contact.assignee_id else None,
-        tags=list(contact.tags),
         account_ids=sorted(str(link.account_id) for link in links),
         primary_account_id=next((str(link.account_id) for link in links if link.is_primary), None),
     )

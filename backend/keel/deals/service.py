@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 from keel.access.ownership import keep_within_scope, owner_for, require_member
 from keel.access.permissions import Permission
 from keel.accounts.service import mark_customer
-from keel.audit.service import changed_fields, record_event
+from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
@@ -50,13 +50,7 @@ def deal_out(deal: Deal, outcome: str, principal: Principal) -> DealOut:
 
 
 def _snapshot(deal: Deal) -> dict[str, Any]:
-    values = {field: getattr(deal, field) for field in _FIELDS}
-    for field, value in values.items():
-        if isinstance(value, UUID):
-            values[field] = str(value)
-    values["expected_close_date"] = deal.expected_close_date.isoformat() if deal.expected_close_date else None
-    values["tags"] = list(deal.tags)
-    return values
+    return snapshot(deal, _FIELDS)
 
 
 async def _stage(uow: UnitOfWork, pipeline_id: UUID | None, stage_id: UUID | None) -> Stage:

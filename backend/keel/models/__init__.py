@@ -4,7 +4,7 @@ from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base, OwnedMixin
-from keel.models.crm import Account, Contact, ContactAccount, Deal, DealStageChange, Pipeline, Stage
+from keel.models.crm import Account, Contact, ContactAccount, Deal, DealStageChange, Lead, Pipeline, Stage
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -24,6 +24,7 @@ __all__ = [
     "DealStageChange",
     "IdempotencyKey",
     "Invitation",
+    "Lead",
     "LoginSession",
     "Membership",
     "OAuthClient",

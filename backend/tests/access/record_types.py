@@ -30,14 +30,16 @@ def api_paths(resource: str) -> dict[str, ReadPath]:
 
     async def listed(viewer: Viewer, ids: set[str]) -> set[str]:
         page = await viewer.client.get(f"/api/v1/{resource}", params={"limit": 100}, headers=viewer.headers)
-        assert page.status_code == 200, page.text
+        assert page.status_code in (200, 403), page.text
+        if page.status_code == 403:
+            return set()
         return {item["id"] for item in page.json()["items"]}
 
     async def fetched(viewer: Viewer, ids: set[str]) -> set[str]:
         shown = set()
         for record_id in ids:
             answer = await viewer.client.get(f"/api/v1/{resource}/{record_id}", headers=viewer.headers)
-            assert answer.status_code in (200, 404), answer.text
+            assert answer.status_code in (200, 403, 404), answer.text
             if answer.status_code == 200:
                 shown.add(record_id)
         return shown
@@ -70,3 +72,8 @@ def seed_deal(conn: psycopg.Connection, org_id: UUID, owner: UUID, assignee: UUI
 
 
 register(OwnedRecordType("deal", "deals", seed_deal, api_paths("deals")))
+register(
+    OwnedRecordType(
+        "lead", "leads", seed_into("leads", "company = 'Initech'"), api_paths("leads"), "leads:read"
+    )
+)

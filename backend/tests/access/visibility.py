@@ -38,6 +38,8 @@ class OwnedRecordType:
     table: str
     seed: Seed
     paths: dict[str, ReadPath] = field(default_factory=dict)
+    # The permission the API read paths need: a viewer without it is refused (403) and sees nothing.
+    read_permission: str | None = None
 
 
 REGISTRY: dict[str, OwnedRecordType] = {}

@@ -92,6 +92,13 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "deal-1"},
         )
         assert deal.status_code == 201, deal.text
+        lead = await client.post(
+            "/api/v1/leads",
+            json={"last_name": "Hopper", "company": "Initech", "owner_id": str(member.id)},
+            headers={**org.headers, "Idempotency-Key": "lead-1"},
+        )
+        converted = await client.post(f"/api/v1/leads/{lead.json()['id']}/conversion", headers=org.headers)
+        assert converted.status_code == 201, converted.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )

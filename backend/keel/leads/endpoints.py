@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from keel.access.dependencies import allowed
+from keel.access.permissions import Permission
+from keel.core.etag import IfMatch, etag, required_version
+from keel.core.pagination import Page, PageQuery
+from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.identity.dependencies import Idempotent
+from keel.identity.service import Principal
+from keel.leads import service
+from keel.leads.schemas import ConversionOut, LeadConversion, LeadCreate, LeadOut, LeadPatch, Status
+
+LeadsRead = Annotated[Principal, allowed(Permission.LEADS_READ)]
+LeadsManage = Annotated[Principal, allowed(Permission.LEADS_MANAGE)]
+
+router = APIRouter(prefix="/leads", tags=["leads"], route_class=UnitOfWorkRoute)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
+async def create_lead(
+    body: LeadCreate, principal: LeadsManage, _: Idempotent, uow: UoW, response: Response
+) -> LeadOut:
+    """Record interest: at least a last name, a company or an e-mail address."""
+    lead = await service.create_lead(uow, principal, body)
+    response.headers["ETag"] = etag(lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.get("", response_model=Page[LeadOut])
+async def list_leads(
+    principal: LeadsRead,
+    uow: UoW,
+    page: PageQuery,
+    owner_id: UUID | None = None,
+    status: Status | None = None,
+    source: Annotated[str | None, Query(max_length=50)] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+) -> Page[LeadOut]:
+    """The leads the caller may see (their role's record scope), newest first, filtered."""
+    rows, next_cursor = await service.list_leads(
+        uow, page, owner_id=owner_id, status=status, source=source, tag=tag, email=email
+    )
+    return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{lead_id}", response_model=LeadOut)
+async def get_lead(lead_id: UUID, principal: LeadsRead, uow: UoW, response: Response) -> LeadOut:
+    lead = await service.get_lead(uow, lead_id)
+    response.headers["ETag"] = etag(lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.patch("/{lead_id}", response_model=LeadOut)
+async def update_lead(
+    lead_id: UUID,
+    body: LeadPatch,
+    principal: LeadsManage,
+    uow: UoW,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LeadOut:
+    """Change a lead (If-Match required); disqualifying one needs a reason. A converted lead is final."""
+    lead = await service.update_lead(
+        uow, principal, lead_id, body, expected_version=required_version(if_match)
+    )
+    response.headers["ETag"] = etag(lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.post(
+    "/{lead_id}/conversion",
+    response_model=ConversionOut,
+    responses={201: {"model": ConversionOut, "description": "Converted now"}},
+)
+async def convert_lead(
+    lead_id: UUID, principal: LeadsManage, uow: UoW, response: Response, body: LeadConversion | None = None
+) -> ConversionOut:
+    """Turn the lead into an account (or join `account_id`), a contact and a deal, all at once, owned by
+    the lead's owner. 201 when converted now; converting again answers 200 with the same records."""
+    converted, now = await service.convert_lead(uow, principal, lead_id, body or LeadConversion())
+    response.status_code = status.HTTP_201_CREATED if now else status.HTTP_200_OK
+    return converted
+
+
+@router.delete("/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_lead(lead_id: UUID, principal: LeadsManage, uow: UoW) -> Response:
+    await service.delete_lead(uow, lead_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from keel.accounts.schemas import Country, Tag, Text100
+from keel.contacts.schemas import Email, PersonName, Phone
+from keel.core.money import Currency, MinorUnits
+from keel.deals.schemas import Source
+from keel.organizations.schemas import Name
+
+Status = Literal["new", "working", "qualified", "disqualified", "converted"]
+OpenStatus = Literal["new", "working", "qualified"]
+Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class LeadCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    company: Name | None = None
+    title: Text100 | None = None
+    email: Email | None = None
+    phone: Phone | None = Field(default=None, description="International, or national with country")
+    country: Country | None = None
+    source: Source | None = Field(default=None, description="Where the interest came from, e.g. webinar")
+    status: OpenStatus = "new"
+    owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
+    assignee_id: UUID | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _someone(self) -> LeadCreate:
+        if not (self.last_name or self.company or self.email):
+            raise ValueError("a lead needs at least a last_name, a company or an email")
+        return self
+
+
+class LeadPatch(BaseModel):
+    """`status: disqualified` needs `disqualified_reason`; conversion has its own endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    company: Name | None = None
+    title: Text100 | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    country: Country | None = None
+    source: Source | None = None
+    status: Literal["new", "working", "qualified", "disqualified"] | None = None
+    disqualified_reason: Reason | None = None
+    owner_id: UUID | None = None
+    assignee_id: UUID | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+
+
+class LeadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    first_name: str
+    last_name: str
+    company: str | None
+    title: str | None
+    email: str | None
+    phone: str | None
+    country: str | None
+    source: str | None
+    status: Status
+    disqualified_reason: str | None
+    owner_id: UUID
+    assignee_id: UUID | None
+    tags: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    converted_at: datetime | None
+    converted_by: UUID | None
+    account_id: UUID | None = Field(description="The account the lead became (or joined)")
+    contact_id: UUID | None = Field(description="The contact the lead became")
+    deal_id: UUID | None = Field(description="The deal opened when the lead was converted")
+
+
+class ConversionDeal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(default=None, description="Defaults to the account's name")
+    amount_minor: MinorUnits = 0
+    currency: Currency | None = None
+    pipeline_id: UUID | None = None
+    stage_id: UUID | None = None
+    expected_close_date: date | None = None
+
+
+class LeadConversion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: UUID | None = Field(
+        default=None, description="Join this existing account instead of creating one from `company`"
+    )
+    deal: ConversionDeal | None = Field(
+        default_factory=ConversionDeal, description="The deal to open; null to open none"
+    )
+
+
+class ConversionOut(BaseModel):
+    lead: LeadOut
+    account_id: UUID | None
+    contact_id: UUID | None
+    deal_id: UUID | None
