@@ -90,7 +90,11 @@ async def test_a_lead_is_worked_disqualified_requalified_and_converted_into_thre
     )
     assert deal["tags"] == ["q1"] == account["tags"]
     trail = await client.get("/api/v1/audit-events", params={"entity_id": lead["id"]}, headers=org_a.headers)
-    assert [e["action"] for e in trail.json()["items"]][0] == "lead.converted"
+    assert [e["action"] for e in trail.json()["items"]] == [
+        "lead.converted",
+        *["lead.updated"] * 2,
+        "lead.created",
+    ]
     # Final: it is not changed again, and converting it again changes nothing.
     assert (await patch(client, org_a.headers, lead, company="Other")).status_code == 409
     again = await client.post(f"{LEADS}/{lead['id']}/conversion", headers=org_a.headers)
