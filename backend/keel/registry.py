@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from keel.access.endpoints import roles as roles_router
 from keel.access.endpoints import teams as teams_router
 from keel.accounts.endpoints import router as accounts_router
+from keel.activities.endpoints import router as activities_router
 from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.contacts.endpoints import router as contacts_router
@@ -23,6 +24,7 @@ from keel.identity.well_known import router as well_known_router
 from keel.leads.endpoints import router as leads_router
 from keel.organizations.endpoints import router as organization_router
 from keel.pipelines.endpoints import router as pipelines_router
+from keel.tickets.endpoints import router as tickets_router
 from keel.users.endpoints import invitations as invitations_router
 from keel.users.endpoints import me as profile_router
 from keel.users.endpoints import members as members_router
@@ -42,6 +44,8 @@ API_V1_ROUTERS: list[APIRouter] = [
     pipelines_router,
     deals_router,
     leads_router,
+    tickets_router,
+    activities_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

@@ -33,6 +33,10 @@ class Permission(StrEnum):
     DEAL_AMOUNTS_READ = "deal_amounts:read"
     LEADS_READ = "leads:read"
     LEADS_MANAGE = "leads:manage"
+    TICKETS_READ = "tickets:read"
+    TICKETS_MANAGE = "tickets:manage"
+    ACTIVITIES_READ = "activities:read"
+    ACTIVITIES_MANAGE = "activities:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -60,6 +64,13 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.LEADS_READ: "Read leads, within the role's record scope",
     Permission.LEADS_MANAGE: "Create, change, disqualify and delete leads; convert them (with the rights "
     "to create accounts, contacts and deals)",
+    Permission.TICKETS_READ: "Read support tickets: within the role's record scope, and those of accounts "
+    "the member sees",
+    Permission.TICKETS_MANAGE: "Open, change, solve, close and delete support tickets",
+    Permission.ACTIVITIES_READ: "Read notes, calls, e-mails, meetings and tasks: one's own and those on "
+    "records the member sees",
+    Permission.ACTIVITIES_MANAGE: "Log activities and set tasks on records the member sees; change and "
+    "delete them within the role's record scope",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.
@@ -77,7 +88,14 @@ ROLES: dict[str, str] = {
 EVERYONE = frozenset({Permission.ORGANIZATION_READ, Permission.PROFILE_OWN})
 
 _CRM_READ = frozenset(
-    {Permission.ACCOUNTS_READ, Permission.CONTACTS_READ, Permission.PIPELINES_READ, Permission.DEALS_READ}
+    {
+        Permission.ACCOUNTS_READ,
+        Permission.CONTACTS_READ,
+        Permission.PIPELINES_READ,
+        Permission.DEALS_READ,
+        Permission.TICKETS_READ,
+        Permission.ACTIVITIES_READ,
+    }
 )
 _CRM_WORK = _CRM_READ | {
     Permission.LEADS_READ,
@@ -86,6 +104,7 @@ _CRM_WORK = _CRM_READ | {
     Permission.CONTACTS_MANAGE,
     Permission.DEALS_MANAGE,
     Permission.DEAL_AMOUNTS_READ,
+    Permission.ACTIVITIES_MANAGE,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -97,7 +116,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # Finance reads deals and their amounts but changes none.
     "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ, Permission.DEAL_AMOUNTS_READ},
     # Support keeps people's details current and sees deals, not what they are worth.
-    "support": EVERYONE | _CRM_READ | {Permission.CONTACTS_MANAGE},
+    "support": EVERYONE
+    | _CRM_READ
+    | {Permission.CONTACTS_MANAGE, Permission.TICKETS_MANAGE, Permission.ACTIVITIES_MANAGE},
 }
 
 RECORD_SCOPES = {

@@ -7,6 +7,8 @@ index is used as an index condition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from keel.core.db import APP_ROLE
@@ -63,13 +65,34 @@ def owned_table(
     owner: str = "owner_id",
     assignee: str | None = "assignee_id",
     grants: str = "SELECT, INSERT, UPDATE, DELETE",
+    seen_through: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """A tenant table of owned records: the tenant policy, and a restrictive policy on top that keeps
-    each user to the records their scope allows, for reading and for writing alike."""
+    each user to the records their scope allows, for reading and for writing alike.
+
+    `seen_through` names (column, table) links to other owned records: a row is also *readable* by whoever
+    can see a record it is linked to (a note on an account the user sees), never writable through it.
+    """
     visible = visible_to_scope(owner, assignee)
+    policy = f"CREATE POLICY {{name}} ON keel.{table} AS RESTRICTIVE"
+    if not seen_through:
+        return [
+            *tenant_table(table, grants=grants),
+            f"{policy.format(name='record_scope')} USING ({visible}) WITH CHECK ({visible})",
+        ]
+    readable = " OR ".join(
+        [visible]
+        + [
+            f"({column} IS NOT NULL AND EXISTS (SELECT 1 FROM keel.{other} o WHERE o.id = {column}))"
+            for column, other in seen_through
+        ]
+    )
     return [
         *tenant_table(table, grants=grants),
-        f"CREATE POLICY record_scope ON keel.{table} AS RESTRICTIVE USING ({visible}) WITH CHECK ({visible})",
+        f"{policy.format(name='record_scope')} FOR SELECT USING ({readable})",
+        f"{policy.format(name='record_scope_insert')} FOR INSERT WITH CHECK ({visible})",
+        f"{policy.format(name='record_scope_update')} FOR UPDATE USING ({visible}) WITH CHECK ({visible})",
+        f"{policy.format(name='record_scope_delete')} FOR DELETE USING ({visible})",
     ]
 
 

@@ -4,7 +4,18 @@ from keel.models.access import Role, Team, TeamMember
 from keel.models.api_key import ApiKey
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base, OwnedMixin
-from keel.models.crm import Account, Contact, ContactAccount, Deal, DealStageChange, Lead, Pipeline, Stage
+from keel.models.crm import (
+    Account,
+    Activity,
+    Contact,
+    ContactAccount,
+    Deal,
+    DealStageChange,
+    Lead,
+    Pipeline,
+    Stage,
+    Ticket,
+)
 from keel.models.idempotency import IdempotencyKey
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
@@ -13,6 +24,7 @@ from keel.models.user import Invitation, LoginSession, Membership, User, UserTok
 
 __all__ = [
     "Account",
+    "Activity",
     "ApiKey",
     "AuditEvent",
     "AuthorizationCode",
@@ -38,6 +50,7 @@ __all__ = [
     "Stage",
     "Team",
     "TeamMember",
+    "Ticket",
     "User",
     "UserToken",
     "owned_models",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     SmallInteger,
     String,
+    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -188,3 +189,53 @@ class Lead(OwnedMixin, TenantMixin, Base):
     account_id: Mapped[UUID | None] = mapped_column()
     contact_id: Mapped[UUID | None] = mapped_column()
     deal_id: Mapped[UUID | None] = mapped_column()
+
+
+class Ticket(OwnedMixin, TenantMixin, Base):
+    """A customer's support request. Owned (the assignee is the agent working it); readable too by
+    whoever sees its account."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    account_id: Mapped[UUID | None] = mapped_column()
+    contact_id: Mapped[UUID | None] = mapped_column()
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    status: Mapped[str] = mapped_column(String(8), nullable=False, server_default="open")
+    priority: Mapped[str] = mapped_column(String(8), nullable=False, server_default="normal")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Activity(OwnedMixin, TenantMixin, Base):
+    """A note, call, e-mail, meeting or task on accounts, contacts, deals or tickets. Owned by its
+    author (a task's assignee does it); readable too by whoever sees a record it is on."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    subject: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+    body: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    account_id: Mapped[UUID | None] = mapped_column()
+    contact_id: Mapped[UUID | None] = mapped_column()
+    deal_id: Mapped[UUID | None] = mapped_column()
+    ticket_id: Mapped[UUID | None] = mapped_column()
+    occurred_at: Mapped[datetime] = created_at_column()
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

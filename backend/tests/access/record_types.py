@@ -77,3 +77,11 @@ register(
         "lead", "leads", seed_into("leads", "company = 'Initech'"), api_paths("leads"), "leads:read"
     )
 )
+register(
+    OwnedRecordType("ticket", "tickets", seed_into("tickets", "subject = 'Broken'"), api_paths("tickets"))
+)
+register(
+    OwnedRecordType(
+        "activity", "activities", seed_into("activities", "kind = 'note'"), api_paths("activities")
+    )
+)

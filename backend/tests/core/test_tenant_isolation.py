@@ -99,6 +99,22 @@ async def two_busy_orgs(
         )
         converted = await client.post(f"/api/v1/leads/{lead.json()['id']}/conversion", headers=org.headers)
         assert converted.status_code == 201, converted.text
+        ticket = await client.post(
+            "/api/v1/tickets",
+            json={
+                "subject": "Cannot sign in",
+                "account_id": account.json()["id"],
+                "owner_id": str(member.id),
+            },
+            headers={**org.headers, "Idempotency-Key": "ticket-1"},
+        )
+        assert ticket.status_code == 201, ticket.text
+        activity = await client.post(
+            "/api/v1/activities",
+            json={"kind": "call", "ticket_id": ticket.json()["id"], "owner_id": str(member.id)},
+            headers={**org.headers, "Idempotency-Key": "activity-1"},
+        )
+        assert activity.status_code == 201, activity.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )

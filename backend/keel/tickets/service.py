@@ -1,0 +1,203 @@
+"""Tickets: customers' support requests. Owned records (the assignee is the agent working them), also
+readable by whoever sees the ticket's account. First-response and resolution times are kept for the
+support reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+
+from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.errors import Problem
+from keel.core.etag import stale
+from keel.core.pagination import PageParams, keyset_page
+from keel.core.uow import UnitOfWork
+from keel.identity.service import Principal
+from keel.models import Account, Contact, ContactAccount, Ticket
+from keel.tickets.schemas import Priority, TicketCreate, TicketPatch, TicketStatus
+
+_FIELDS = (
+    "subject",
+    "description",
+    "account_id",
+    "contact_id",
+    "status",
+    "priority",
+    "owner_id",
+    "assignee_id",
+    "tags",
+)
+
+
+def _snapshot(ticket: Ticket) -> dict[str, Any]:
+    return snapshot(ticket, _FIELDS)
+
+
+async def _check_links(uow: UnitOfWork, account_id: UUID | None, contact_id: UUID | None) -> None:
+    if (
+        account_id is not None
+        and await uow.session.scalar(select(Account.id).where(Account.id == account_id)) is None
+    ):
+        raise Problem(422, "account_id is not an account you can see.")
+    if contact_id is None:
+        return
+    if await uow.session.scalar(select(Contact.id).where(Contact.id == contact_id)) is None:
+        raise Problem(422, "contact_id is not a contact you can see.")
+    if account_id is not None:
+        linked = select(ContactAccount.contact_id).where(
+            ContactAccount.contact_id == contact_id, ContactAccount.account_id == account_id
+        )
+        if await uow.session.scalar(linked) is None:
+            raise Problem(422, "contact_id must be a contact of the ticket's account.")
+
+
+async def create_ticket(uow: UnitOfWork, principal: Principal, body: TicketCreate) -> Ticket:
+    owner_id = owner_for(principal, body.owner_id, "tickets")
+    await require_member(uow, owner_id, "owner_id")
+    if body.assignee_id is not None:
+        await require_member(uow, body.assignee_id, "assignee_id")
+    keep_within_scope(principal, owner_id, body.assignee_id, "tickets")
+    await _check_links(uow, body.account_id, body.contact_id)
+    ticket = Ticket(
+        org_id=uow.tenant,
+        **body.model_dump(exclude={"owner_id", "tags"}),
+        owner_id=owner_id,
+        tags=sorted(set(body.tags)),
+    )
+    uow.session.add(ticket)
+    await uow.session.flush()
+    await uow.session.refresh(ticket)
+    await record_event(
+        uow, "ticket.created", entity_type="ticket", entity_id=ticket.id, after=_snapshot(ticket)
+    )
+    return ticket
+
+
+async def get_ticket(uow: UnitOfWork, ticket_id: UUID, *, for_update: bool = False) -> Ticket:
+    # Another organisation's ticket, or one the caller cannot see, is simply not there: 404.
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    ticket = await uow.session.scalar(query)
+    if ticket is None:
+        raise Problem(404, "No such ticket.")
+    return ticket
+
+
+def _move(ticket: Ticket, status: str, now: datetime) -> None:
+    """Status and the times the support reports read: first response when it first leaves open,
+    resolution when solved (cleared when reopened), closing once."""
+    ticket.status = status
+    if status != "open" and ticket.first_response_at is None:
+        ticket.first_response_at = now
+    if status == "solved":
+        ticket.resolved_at = now
+    elif status == "closed":
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    else:
+        ticket.resolved_at = None
+
+
+async def _changeable(uow: UnitOfWork, principal: Principal, ticket_id: UUID) -> Ticket:
+    """Locked for a change. Some tickets are readable through a linked record without being the
+    caller's to change: those are refused (the database refuses them too)."""
+    ticket = await get_ticket(uow, ticket_id)
+    keep_within_scope(principal, ticket.owner_id, ticket.assignee_id, "tickets")
+    return await get_ticket(uow, ticket_id, for_update=True)
+
+
+async def update_ticket(
+    uow: UnitOfWork, principal: Principal, ticket_id: UUID, patch: TicketPatch, *, expected_version: int
+) -> Ticket:
+    ticket = await _changeable(uow, principal, ticket_id)
+    if ticket.version != expected_version:
+        raise stale()
+    changes = patch.model_dump(exclude_unset=True, exclude={"status"})
+    if any(changes.get(field, "") is None for field in ("subject", "description", "owner_id", "priority")):
+        raise Problem(422, "subject, description, owner_id and priority cannot be removed.")
+    if ticket.status == "closed" and (changes or patch.status not in (None, "closed")):
+        raise Problem(409, "A closed ticket stays closed: open a new one.")
+    for field in ("owner_id", "assignee_id"):
+        if changes.get(field) is not None:
+            await require_member(uow, changes[field], field)
+    before = _snapshot(ticket)
+    for field, value in changes.items():
+        setattr(ticket, field, sorted(set(value or [])) if field == "tags" else value)
+    keep_within_scope(principal, ticket.owner_id, ticket.assignee_id, "tickets")
+    if {"account_id", "contact_id"} & changes.keys():
+        await _check_links(uow, ticket.account_id, ticket.contact_id)
+    now = datetime.now(UTC)
+    if patch.status is not None and patch.status != ticket.status:
+        _move(ticket, patch.status, now)
+    old, new = changed_fields(before, _snapshot(ticket))
+    if new:
+        ticket.version += 1
+        ticket.updated_at = now
+        await record_event(
+            uow, "ticket.updated", entity_type="ticket", entity_id=ticket.id, before=old, after=new
+        )
+    return ticket
+
+
+async def mark_responded(uow: UnitOfWork, ticket_id: UUID, at: datetime) -> None:
+    """A call, e-mail or meeting logged on a ticket is its first response if none came before. Whoever
+    logs it may see the ticket without being allowed to change it (a rep, through the account)."""
+    async with uow.whole_organisation():
+        ticket = await get_ticket(uow, ticket_id, for_update=True)
+        if ticket.first_response_at is None:
+            ticket.first_response_at = at
+            ticket.version += 1
+            await record_event(
+                uow,
+                "ticket.first_response",
+                entity_type="ticket",
+                entity_id=ticket.id,
+                after={"first_response_at": at.isoformat()},
+            )
+
+
+async def delete_ticket(uow: UnitOfWork, principal: Principal, ticket_id: UUID) -> None:
+    ticket = await _changeable(uow, principal, ticket_id)
+    await uow.session.delete(ticket)
+    await record_event(
+        uow, "ticket.deleted", entity_type="ticket", entity_id=ticket_id, before=_snapshot(ticket)
+    )
+
+
+def _filtered(
+    status: TicketStatus | None, priority: Priority | None, assignee_id: UUID | None, account_id: UUID | None
+) -> Select[Any]:
+    query = select(Ticket)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    if priority is not None:
+        query = query.where(Ticket.priority == priority)
+    if assignee_id is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
+    if account_id is not None:
+        query = query.where(Ticket.account_id == account_id)
+    return query
+
+
+async def list_tickets(
+    uow: UnitOfWork,
+    params: PageParams,
+    *,
+    status: TicketStatus | None = None,
+    priority: Priority | None = None,
+    assignee_id: UUID | None = None,
+    account_id: UUID | None = None,
+) -> tuple[Sequence[Ticket], str | None]:
+    return await keyset_page(
+        uow.session,
+        _filtered(status, priority, assignee_id, account_id),
+        created_at=Ticket.created_at,
+        row_id=Ticket.id,
+        params=params,
+    )
