@@ -9,6 +9,7 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.accounts import service
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountOut, AccountPatch, Lifecycle
+from keel.accounts.summary import AccountSummary, account_summary
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
@@ -58,6 +59,17 @@ async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW, respo
     account = await service.get_account(uow, account_id)
     response.headers["ETag"] = etag(account.version)
     return AccountOut.model_validate(account)
+
+
+@router.get("/{account_id}/summary", response_model=AccountSummary)
+async def get_account_summary(
+    account_id: UUID, principal: AccountsRead, uow: UoW, response: Response
+) -> AccountSummary:
+    """Open deals and their value, the last activity and open tickets: what the caller sees of them.
+    Cached; never older than the last committed change (`Cache-Status` says whether it was a hit)."""
+    summary, hit = await account_summary(uow, principal, account_id)
+    response.headers["Cache-Status"] = "keel; hit" if hit else "keel; fwd=miss; stored"
+    return summary
 
 
 @router.patch("/{account_id}", response_model=AccountOut)

@@ -6,6 +6,7 @@ marks for access tokens, DPoP proof ids already seen, login throttles.
 
 from __future__ import annotations
 
+import secrets
 import time
 from functools import lru_cache
 from typing import Protocol
@@ -100,6 +101,24 @@ class MemoryState:
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
+
+
+GENERATION_TTL_SECONDS = 86_400
+
+
+async def generation(state: SharedState, key: str) -> str:
+    """The current generation of a family of cached values (put it in their keys). A random token, drawn
+    anew when none is known, so a generation never comes back after it has been replaced or expired."""
+    (current,) = await state.get_many([key])
+    if current is None:
+        current = secrets.token_hex(8)
+        await state.put(key, current, GENERATION_TTL_SECONDS)
+    return current
+
+
+async def new_generation(state: SharedState, key: str) -> None:
+    """Retire every value cached under the current generation of `key`."""
+    await state.put(key, secrets.token_hex(8), GENERATION_TTL_SECONDS)
 
 
 @lru_cache

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.changes import publish_changes, track_changes
 from keel.core.db import Database, runtime_database, set_tenant_context
 from keel.core.errors import Problem
 
@@ -46,6 +47,7 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         # Set for security records that must outlive the refusal they cause (e.g. token reuse).
         self.commit_despite_error = False
+        self.changed_tables = track_changes(session)
 
     async def enter_tenant(
         self,
@@ -106,6 +108,7 @@ class UnitOfWork:
         await self.run_after_commit()
 
     async def run_after_commit(self) -> None:
+        await publish_changes(self.org_id, self.changed_tables)
         for hook in self._after_commit:
             try:
                 await hook()

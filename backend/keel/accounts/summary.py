@@ -1,0 +1,136 @@
+"""The customer summary the account page calls: open deals and their value, the last activity, open
+tickets. Cached in shared state (Redis when configured) per organisation generation and viewer.
+
+Correctness over hit rate: any committed change to a table the summary reads, or to who sees what
+(memberships, roles, teams), starts a new generation for the whole organisation before the writer's
+response leaves (keel.core.changes). A reader takes the generation *before* reading the database, so a
+value computed from older rows can only be stored under a generation nobody reads any more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+from sqlalchemy import func, or_, select
+
+from keel.access.permissions import Permission
+from keel.accounts.service import get_account
+from keel.core.cache import generation, get_shared_state, new_generation
+from keel.core.changes import on_change
+from keel.core.uow import UnitOfWork
+from keel.identity.service import Principal
+from keel.models import Activity, Deal, Stage, Ticket
+
+ENTRY_TTL_SECONDS = 300
+# What the summary reads, and what decides which of it a member sees.
+SUMMARY_TABLES = (
+    "accounts",
+    "deals",
+    "stages",
+    "activities",
+    "tickets",
+    "memberships",
+    "roles",
+    "team_members",
+)
+log = structlog.get_logger("keel.accounts.summary")
+
+
+class CurrencyTotal(BaseModel):
+    currency: str
+    amount_minor: int
+
+
+class AccountSummary(BaseModel):
+    account_id: UUID
+    open_deals: int = Field(description="Open deals on the account that the caller sees")
+    open_deal_value: list[CurrencyTotal] | None = Field(
+        description="Their value per currency; null without `deal_amounts:read`"
+    )
+    last_activity_at: datetime | None = Field(
+        description="The latest activity on the account, its deals or its tickets"
+    )
+    open_tickets: int = Field(description="Tickets on the account that are open or pending")
+    computed_at: datetime
+
+
+def _generation_key(org_id: UUID) -> str:
+    return f"crm:summary:gen:{org_id}"
+
+
+async def _retire(org_id: UUID) -> None:
+    await new_generation(get_shared_state(), _generation_key(org_id))
+
+
+on_change(SUMMARY_TABLES, _retire)
+
+
+async def _compute(uow: UnitOfWork, account_id: UUID) -> AccountSummary:
+    await get_account(uow, account_id)  # 404 unless the caller sees it
+    per_currency = await uow.session.execute(
+        select(Deal.currency, func.count(), func.sum(Deal.amount_minor))
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(Deal.account_id == account_id, Stage.outcome == "open")
+        .group_by(Deal.currency)
+        .order_by(Deal.currency)
+    )
+    totals = [(currency, int(count), int(amount)) for currency, count, amount in per_currency]
+    deals = select(Deal.id).where(Deal.account_id == account_id).scalar_subquery()
+    tickets = select(Ticket.id).where(Ticket.account_id == account_id)
+    last_activity = select(func.max(Activity.occurred_at)).where(
+        or_(Activity.account_id == account_id, Activity.deal_id.in_(deals), Activity.ticket_id.in_(tickets))
+    )
+    open_tickets = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.account_id == account_id, Ticket.status.in_(("open", "pending")))
+    )
+    row = (
+        await uow.session.execute(select(last_activity.scalar_subquery(), open_tickets.scalar_subquery()))
+    ).one()
+    return AccountSummary(
+        account_id=account_id,
+        open_deals=sum(count for _, count, _ in totals),
+        open_deal_value=[CurrencyTotal(currency=c, amount_minor=a) for c, _, a in totals],
+        last_activity_at=row[0],
+        open_tickets=row[1],
+        computed_at=await uow.session.scalar(select(func.now())),
+    )
+
+
+def _viewer(principal: Principal) -> str:
+    # Whole-organisation viewers share one entry; others see their own slice of the account.
+    if principal.record_scope == "all":
+        return "all"
+    return f"{principal.record_scope}:{principal.user_id}"
+
+
+async def account_summary(
+    uow: UnitOfWork, principal: Principal, account_id: UUID
+) -> tuple[AccountSummary, bool]:
+    """The summary as the caller may see it, and whether it came from the cache."""
+    state = get_shared_state()
+    key = None
+    try:
+        gen = await generation(state, _generation_key(uow.tenant))
+        key = f"crm:summary:{uow.tenant}:{gen}:{account_id}:{_viewer(principal)}"
+        (cached,) = await state.get_many([key])
+    except (RedisError, OSError):
+        log.warning("summary_cache_unavailable")
+        cached = None
+    if cached is not None:
+        summary, hit = AccountSummary.model_validate_json(cached), True
+    else:
+        summary, hit = await _compute(uow, account_id), False
+        if key is not None:
+            try:
+                await state.put(key, summary.model_dump_json(), ENTRY_TTL_SECONDS)
+            except (RedisError, OSError):
+                log.warning("summary_cache_unavailable")
+    if Permission.DEAL_AMOUNTS_READ not in principal.permissions:
+        summary = summary.model_copy(update={"open_deal_value": None})
+    return summary, hit
