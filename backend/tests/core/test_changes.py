@@ -50,9 +50,13 @@ async def test_reads_and_rolled_back_changes_tell_nobody(org_a: Org, heard: list
     async with job_unit_of_work(db, org_a.id) as uow:
         await uow.session.scalars(select(Pipeline))
         assert uow.changed_tables == set()
-    with pytest.raises(RuntimeError):
+
+    async def failing_job() -> None:
         async with job_unit_of_work(db, org_a.id) as uow:
             uow.session.add(Team(org_id=org_a.id, name="South"))
             await uow.session.flush()
             raise RuntimeError("the job failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_job()
     assert heard == []
