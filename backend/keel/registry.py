@@ -10,6 +10,7 @@ from keel.access.endpoints import roles as roles_router
 from keel.access.endpoints import teams as teams_router
 from keel.accounts.endpoints import router as accounts_router
 from keel.activities.endpoints import router as activities_router
+from keel.assignment.endpoints import router as assignment_router
 from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.contacts.endpoints import router as contacts_router
@@ -46,6 +47,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     leads_router,
     tickets_router,
     activities_router,
+    assignment_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     TICKETS_MANAGE = "tickets:manage"
     ACTIVITIES_READ = "activities:read"
     ACTIVITIES_MANAGE = "activities:manage"
+    ASSIGNMENT_RULES_READ = "assignment_rules:read"
+    ASSIGNMENT_RULES_MANAGE = "assignment_rules:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -71,6 +73,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     "records the member sees",
     Permission.ACTIVITIES_MANAGE: "Log activities and set tasks on records the member sees; change and "
     "delete them within the role's record scope",
+    Permission.ASSIGNMENT_RULES_READ: "Read the rules that choose the owner of new records",
+    Permission.ASSIGNMENT_RULES_MANAGE: "Create, reorder, switch off and delete assignment rules",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.
@@ -111,7 +115,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "org_admin": frozenset(Permission),
     "manager": EVERYONE
     | _CRM_WORK
-    | {Permission.MEMBERS_READ, Permission.AUDIT_READ, Permission.PIPELINES_MANAGE},
+    | {
+        Permission.MEMBERS_READ,
+        Permission.AUDIT_READ,
+        Permission.PIPELINES_MANAGE,
+        Permission.ASSIGNMENT_RULES_READ,
+    },
     "sales_rep": EVERYONE | _CRM_WORK,
     # Finance reads deals and their amounts but changes none.
     "finance": EVERYONE | _CRM_READ | {Permission.AUDIT_READ, Permission.DEAL_AMOUNTS_READ},

@@ -17,7 +17,7 @@ from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
-from keel.models import Invitation, Membership, Role, Team, TeamMember
+from keel.models import AssignmentRule, Invitation, Membership, Role, Team, TeamMember
 from keel.organizations.policy import bump_access_version
 
 MAX_CUSTOM_ROLES = 100
@@ -204,6 +204,11 @@ async def rename_team(uow: UnitOfWork, team_id: UUID, name: str) -> TeamOut:
 
 async def delete_team(uow: UnitOfWork, team_id: UUID) -> None:
     team = await _team(uow, team_id)
+    rule = await uow.session.scalar(
+        select(AssignmentRule.name).where(AssignmentRule.team_id == team_id).limit(1)
+    )
+    if rule is not None:
+        raise Problem(409, f"Assignment rule {rule!r} gives records to this team: change or delete it first.")
     await uow.session.delete(team)
     await record_event(uow, "team.deleted", entity_type="team", entity_id=team_id, before={"name": team.name})
     await bump_access_version(uow)

@@ -69,6 +69,9 @@ class AccountOut(BaseModel):
     owner_id: UUID
     assignee_id: UUID | None
     tags: list[str]
+    assignment_rule_id: UUID | None = Field(
+        description="The assignment rule that chose the owner, if one did"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

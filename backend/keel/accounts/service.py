@@ -11,8 +11,9 @@ from uuid import UUID
 
 from sqlalchemy import Select, func, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import keep_within_scope, require_member
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
+from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
@@ -39,8 +40,7 @@ def _snapshot(account: Account) -> dict[str, Any]:
 
 
 async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCreate) -> Account:
-    owner_id = owner_for(principal, body.owner_id, "accounts")
-    await require_member(uow, owner_id, "owner_id")
+    owner_id, rule_id = await choose_owner(uow, principal, "account", body.owner_id, country=body.country)
     if body.assignee_id is not None:
         await require_member(uow, body.assignee_id, "assignee_id")
     keep_within_scope(principal, owner_id, body.assignee_id, "accounts")
@@ -48,6 +48,7 @@ async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCre
         org_id=uow.tenant,
         **body.model_dump(exclude={"owner_id", "tags"}),
         owner_id=owner_id,
+        assignment_rule_id=rule_id,
         tags=sorted(set(body.tags)),
     )
     uow.session.add(account)

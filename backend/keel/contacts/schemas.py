@@ -77,6 +77,9 @@ class ContactOut(BaseModel):
     tags: list[str]
     account_ids: list[UUID]
     primary_account_id: UUID | None
+    assignment_rule_id: UUID | None = Field(
+        description="The assignment rule that chose the owner, if one did"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -11,7 +11,8 @@ from uuid import UUID
 import phonenumbers
 from sqlalchemy import delete, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import keep_within_scope, require_member
+from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
 from keel.core.errors import Problem
@@ -48,7 +49,7 @@ def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:
     return ContactOut(
         **{
             field: getattr(contact, field)
-            for field in (*_FIELDS, "id", "version", "created_at", "updated_at")
+            for field in (*_FIELDS, "id", "assignment_rule_id", "version", "created_at", "updated_at")
         },
         account_ids=sorted(link.account_id for link in links),
         primary_account_id=next((link.account_id for link in links if link.is_primary), None),
@@ -85,8 +86,7 @@ async def _link_accounts(
 
 
 async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCreate) -> ContactOut:
-    owner_id = owner_for(principal, body.owner_id, "contacts")
-    await require_member(uow, owner_id, "owner_id")
+    owner_id, rule_id = await choose_owner(uow, principal, "contact", body.owner_id, country=body.country)
     if body.assignee_id is not None:
         await require_member(uow, body.assignee_id, "assignee_id")
     keep_within_scope(principal, owner_id, body.assignee_id, "contacts")
@@ -98,6 +98,7 @@ async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCre
         email=body.email,
         phone=normalise_phone(body.phone, body.country) if body.phone else None,
         owner_id=owner_id,
+        assignment_rule_id=rule_id,
         assignee_id=body.assignee_id,
         tags=sorted(set(body.tags)),
     )

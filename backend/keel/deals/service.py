@@ -11,9 +11,10 @@ from uuid import UUID
 
 from sqlalchemy import Select, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
 from keel.accounts.service import mark_customer
+from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
@@ -77,9 +78,10 @@ async def _stage(uow: UnitOfWork, pipeline_id: UUID | None, stage_id: UUID | Non
     return stage
 
 
-async def _check_links(uow: UnitOfWork, account_id: UUID, contact_id: UUID | None) -> None:
+async def _check_links(uow: UnitOfWork, account_id: UUID, contact_id: UUID | None) -> Account:
     """The account must be one the caller can see; the primary contact one of that account's."""
-    if await uow.session.scalar(select(Account.id).where(Account.id == account_id)) is None:
+    account = await uow.session.scalar(select(Account).where(Account.id == account_id))
+    if account is None:
         raise Problem(422, "account_id is not an account you can see.")
     if contact_id is not None:
         linked = select(ContactAccount.contact_id).where(
@@ -87,6 +89,7 @@ async def _check_links(uow: UnitOfWork, account_id: UUID, contact_id: UUID | Non
         )
         if await uow.session.scalar(linked) is None:
             raise Problem(422, "primary_contact_id must be a contact of the deal's account.")
+    return account
 
 
 def _check_lost_reason(deal: Deal, outcome: str) -> None:
@@ -114,25 +117,28 @@ async def _enter_stage(uow: UnitOfWork, deal: Deal, stage: Stage, previous: UUID
 
 
 async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -> DealOut:
-    owner_id = owner_for(principal, body.owner_id, "deals")
-    await require_member(uow, owner_id, "owner_id")
-    if body.assignee_id is not None:
-        await require_member(uow, body.assignee_id, "assignee_id")
-    keep_within_scope(principal, owner_id, body.assignee_id, "deals")
-    await _check_links(uow, body.account_id, body.primary_contact_id)
-    stage = await _stage(uow, body.pipeline_id, body.stage_id)
-    if (body.lost_reason is None) == (stage.outcome == "lost"):
-        raise Problem(422, "lost_reason is required for a deal created lost, and only then.")
+    account = await _check_links(uow, body.account_id, body.primary_contact_id)
     currency = body.currency or await uow.session.scalar(
         select(Organization.settings["default_currency"].astext).where(Organization.id == uow.tenant)
     )
+    currency = currency or "EUR"
+    owner_id, rule_id = await choose_owner(
+        uow, principal, "deal", body.owner_id, country=account.country, amount=(body.amount_minor, currency)
+    )
+    if body.assignee_id is not None:
+        await require_member(uow, body.assignee_id, "assignee_id")
+    keep_within_scope(principal, owner_id, body.assignee_id, "deals")
+    stage = await _stage(uow, body.pipeline_id, body.stage_id)
+    if (body.lost_reason is None) == (stage.outcome == "lost"):
+        raise Problem(422, "lost_reason is required for a deal created lost, and only then.")
     deal = Deal(
         org_id=uow.tenant,
         **body.model_dump(exclude={"owner_id", "tags", "pipeline_id", "stage_id", "currency"}),
-        currency=currency or "EUR",
+        currency=currency,
         pipeline_id=stage.pipeline_id,
         stage_id=stage.id,
         owner_id=owner_id,
+        assignment_rule_id=rule_id,
         tags=sorted(set(body.tags)),
     )
     uow.session.add(deal)

@@ -11,10 +11,11 @@ from uuid import UUID
 
 from sqlalchemy import Select, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
 from keel.accounts.schemas import AccountCreate
 from keel.accounts.service import create_account
+from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact, normalise_phone
@@ -51,8 +52,7 @@ def _snapshot(lead: Lead) -> dict[str, Any]:
 
 
 async def create_lead(uow: UnitOfWork, principal: Principal, body: LeadCreate) -> Lead:
-    owner_id = owner_for(principal, body.owner_id, "leads")
-    await require_member(uow, owner_id, "owner_id")
+    owner_id, rule_id = await choose_owner(uow, principal, "lead", body.owner_id, country=body.country)
     if body.assignee_id is not None:
         await require_member(uow, body.assignee_id, "assignee_id")
     keep_within_scope(principal, owner_id, body.assignee_id, "leads")
@@ -61,6 +61,7 @@ async def create_lead(uow: UnitOfWork, principal: Principal, body: LeadCreate) -
         **body.model_dump(exclude={"owner_id", "tags", "phone"}),
         phone=normalise_phone(body.phone, body.country) if body.phone else None,
         owner_id=owner_id,
+        assignment_rule_id=rule_id,
         tags=sorted(set(body.tags)),
     )
     uow.session.add(lead)

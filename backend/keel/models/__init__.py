@@ -7,6 +7,7 @@ from keel.models.base import Base, OwnedMixin
 from keel.models.crm import (
     Account,
     Activity,
+    AssignmentRule,
     Contact,
     ContactAccount,
     Deal,
@@ -26,6 +27,7 @@ __all__ = [
     "Account",
     "Activity",
     "ApiKey",
+    "AssignmentRule",
     "AuditEvent",
     "AuthorizationCode",
     "Base",

@@ -34,6 +34,7 @@ class Account(OwnedMixin, TenantMixin, Base):
     country: Mapped[str | None] = mapped_column(String(2))
     lifecycle_stage: Mapped[str] = mapped_column(String(16), nullable=False, server_default="prospect")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    assignment_rule_id: Mapped[UUID | None] = mapped_column()
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -54,6 +55,7 @@ class Contact(OwnedMixin, TenantMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    assignment_rule_id: Mapped[UUID | None] = mapped_column()
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -132,6 +134,7 @@ class Deal(OwnedMixin, TenantMixin, Base):
     source: Mapped[str | None] = mapped_column(String(50))
     lost_reason: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    assignment_rule_id: Mapped[UUID | None] = mapped_column()
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -179,6 +182,7 @@ class Lead(OwnedMixin, TenantMixin, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="new")
     disqualified_reason: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
+    assignment_rule_id: Mapped[UUID | None] = mapped_column()
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -239,3 +243,27 @@ class Activity(OwnedMixin, TenantMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+
+
+class AssignmentRule(TenantMixin, Base):
+    """Chooses the owner of a new record of one type: conditions (countries, a deal amount band) and a
+    target (one member, or a team's members in turn). Evaluated in `position` order; the first that
+    matches wins, and the record keeps its id."""
+
+    __tablename__ = "assignment_rules"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    record_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    position: Mapped[int] = mapped_column(nullable=False)
+    active: Mapped[bool] = mapped_column(nullable=False, server_default="true")
+    countries: Mapped[list[str]] = mapped_column(ARRAY(String(2)), nullable=False, server_default="{}")
+    currency: Mapped[str | None] = mapped_column(String(3))
+    min_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    max_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    owner_id: Mapped[UUID | None] = mapped_column()
+    team_id: Mapped[UUID | None] = mapped_column()
+    last_user_id: Mapped[UUID | None] = mapped_column()
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()

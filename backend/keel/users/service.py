@@ -18,7 +18,7 @@ from keel.core.uow import UnitOfWork
 from keel.identity import opaque
 from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
 from keel.identity.revocation import mark_revoked, member_key, subject_key
-from keel.models import Invitation, Membership, Organization, RefreshToken, User, owned_models
+from keel.models import AssignmentRule, Invitation, Membership, Organization, RefreshToken, User, owned_models
 from keel.organizations.policy import bump_access_version
 from keel.users.schemas import MemberOut
 
@@ -194,6 +194,13 @@ async def change_role(uow: UnitOfWork, user_id: UUID, role: str) -> MemberOut:
 async def remove_member(uow: UnitOfWork, user_id: UUID) -> None:
     membership, _ = await _membership(uow, user_id)
     await _keep_an_admin(uow, membership)
+    rule = await uow.session.scalar(
+        select(AssignmentRule.name).where(AssignmentRule.owner_id == user_id).limit(1)
+    )
+    if rule is not None:
+        raise Problem(
+            409, f"Assignment rule {rule!r} gives records to the member: change or delete it first."
+        )
     for model in owned_models():
         records = model.__name__.lower()
         held = await uow.session.scalar(

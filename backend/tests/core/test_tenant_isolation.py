@@ -115,6 +115,12 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "activity-1"},
         )
         assert activity.status_code == 201, activity.text
+        rule = await client.post(
+            "/api/v1/assignment-rules",
+            json={"name": "Inbound", "record_type": "lead", "team_id": team.json()["id"]},
+            headers={**org.headers, "Idempotency-Key": "rule-1"},
+        )
+        assert rule.status_code == 201, rule.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )
