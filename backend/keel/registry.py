@@ -15,6 +15,7 @@ from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.contacts.endpoints import router as contacts_router
 from keel.core.jobs import CORE_TASK_MODULES
+from keel.customfields.endpoints import router as custom_fields_router
 from keel.deals.endpoints import router as deals_router
 from keel.identity.account_pages import router as account_pages_router
 from keel.identity.endpoints import router as api_keys_router
@@ -48,6 +49,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     tickets_router,
     activities_router,
     assignment_router,
+    custom_fields_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

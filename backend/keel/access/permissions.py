@@ -39,6 +39,8 @@ class Permission(StrEnum):
     ACTIVITIES_MANAGE = "activities:manage"
     ASSIGNMENT_RULES_READ = "assignment_rules:read"
     ASSIGNMENT_RULES_MANAGE = "assignment_rules:manage"
+    CUSTOM_FIELDS_READ = "custom_fields:read"
+    CUSTOM_FIELDS_MANAGE = "custom_fields:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -75,6 +77,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     "delete them within the role's record scope",
     Permission.ASSIGNMENT_RULES_READ: "Read the rules that choose the owner of new records",
     Permission.ASSIGNMENT_RULES_MANAGE: "Create, reorder, switch off and delete assignment rules",
+    Permission.CUSTOM_FIELDS_READ: "Read the organisation's custom field definitions",
+    Permission.CUSTOM_FIELDS_MANAGE: "Define, rename and delete custom fields (deleting clears their values)",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.
@@ -99,6 +103,7 @@ _CRM_READ = frozenset(
         Permission.DEALS_READ,
         Permission.TICKETS_READ,
         Permission.ACTIVITIES_READ,
+        Permission.CUSTOM_FIELDS_READ,
     }
 )
 _CRM_WORK = _CRM_READ | {

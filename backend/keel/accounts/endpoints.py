@@ -13,6 +13,7 @@ from keel.accounts.summary import AccountSummary, account_summary
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 
@@ -27,8 +28,11 @@ def account_filter(
     lifecycle_stage: Lifecycle | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     domain: Annotated[str | None, Query(max_length=253)] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
 ) -> AccountFilter:
-    return AccountFilter(owner_id=owner_id, lifecycle_stage=lifecycle_stage, tag=tag, domain=domain)
+    return AccountFilter(
+        owner_id=owner_id, lifecycle_stage=lifecycle_stage, tag=tag, domain=domain, custom=custom
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
@@ -49,7 +53,8 @@ async def list_accounts(
     page: PageQuery,
     where: Annotated[AccountFilter, Depends(account_filter)],
 ) -> Page[AccountOut]:
-    """The accounts the caller may see (their role's record scope), newest first, filtered."""
+    """The accounts the caller may see (their role's record scope), newest first, filtered; custom
+    fields filter as `cf.<key>=<value>`."""
     rows, next_cursor = await service.list_accounts(uow, page, where)
     return Page(items=[AccountOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 

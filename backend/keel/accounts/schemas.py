@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from keel.customfields.schemas import CustomValues
 from keel.organizations.schemas import Name
 
 Lifecycle = Literal["prospect", "customer", "churned"]
@@ -40,6 +41,7 @@ class AccountCreate(BaseModel):
     owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
+    custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
 
 
 class AccountPatch(BaseModel):
@@ -54,6 +56,7 @@ class AccountPatch(BaseModel):
     owner_id: UUID | None = None
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
+    custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
 
 
 class AccountOut(BaseModel):
@@ -69,6 +72,7 @@ class AccountOut(BaseModel):
     owner_id: UUID
     assignee_id: UUID | None
     tags: list[str]
+    custom: dict[str, Any]
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )
@@ -78,6 +82,7 @@ class AccountOut(BaseModel):
 
 
 class AccountFilter(BaseModel):
+    custom: dict[str, str] = Field(default_factory=dict)
     owner_id: UUID | None = None
     lifecycle_stage: Lifecycle | None = None
     tag: str | None = None

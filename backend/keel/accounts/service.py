@@ -19,6 +19,7 @@ from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
+from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
 from keel.models import Account, Deal
 
@@ -32,6 +33,7 @@ _FIELDS = (
     "owner_id",
     "assignee_id",
     "tags",
+    "custom",
 )
 
 
@@ -46,7 +48,8 @@ async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCre
     keep_within_scope(principal, owner_id, body.assignee_id, "accounts")
     account = Account(
         org_id=uow.tenant,
-        **body.model_dump(exclude={"owner_id", "tags"}),
+        **body.model_dump(exclude={"owner_id", "tags", "custom"}),
+        custom=await checked_values(uow, "account", body.custom),
         owner_id=owner_id,
         assignment_rule_id=rule_id,
         tags=sorted(set(body.tags)),
@@ -75,6 +78,8 @@ async def update_account(
     if account.version != expected_version:
         raise stale()
     changes = patch.model_dump(exclude_unset=True)
+    if "custom" in changes:
+        changes["custom"] = await checked_values(uow, "account", changes["custom"] or {}, account.custom)
     if any(field in changes and changes[field] is None for field in ("name", "owner_id")):
         raise Problem(422, "name and owner_id cannot be removed.")
     for field in ("owner_id", "assignee_id"):
@@ -145,6 +150,7 @@ def _filtered(where: AccountFilter) -> Select[Any]:
 async def list_accounts(
     uow: UnitOfWork, params: PageParams, where: AccountFilter
 ) -> tuple[Sequence[Account], str | None]:
+    query = _filtered(where).where(*await custom_filter(uow, "account", Account.custom, where.custom))
     return await keyset_page(
-        uow.session, _filtered(where), created_at=Account.created_at, row_id=Account.id, params=params
+        uow.session, query, created_at=Account.created_at, row_id=Account.id, params=params
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
@@ -12,6 +12,7 @@ from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 
@@ -39,10 +40,12 @@ async def list_contacts(
     owner_id: UUID | None = None,
     account_id: UUID | None = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
 ) -> Page[ContactOut]:
-    """The contacts the caller may see (their role's record scope), newest first."""
+    """The contacts the caller may see (their role's record scope), newest first; custom fields filter
+    as `cf.<key>=<value>`."""
     items, next_cursor = await service.list_contacts(
-        uow, page, owner_id=owner_id, account_id=account_id, email=email
+        uow, page, owner_id=owner_id, account_id=account_id, email=email, custom=custom
     )
     return Page(items=items, next_cursor=next_cursor)
 

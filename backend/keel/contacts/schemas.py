@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from keel.accounts.schemas import Country, Tag, Text100
+from keel.customfields.schemas import CustomValues
 from keel.identity.accounts import EMAIL
 
 
@@ -49,6 +50,7 @@ class ContactCreate(AccountLinks):
     owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
+    custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
 
 
 class ContactPatch(AccountLinks):
@@ -63,6 +65,7 @@ class ContactPatch(AccountLinks):
     owner_id: UUID | None = None
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
+    custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
 
 
 class ContactOut(BaseModel):
@@ -75,6 +78,7 @@ class ContactOut(BaseModel):
     owner_id: UUID
     assignee_id: UUID | None
     tags: list[str]
+    custom: dict[str, Any]
     account_ids: list[UUID]
     primary_account_id: UUID | None
     assignment_rule_id: UUID | None = Field(

@@ -19,10 +19,11 @@ from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
+from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
 from keel.models import Account, Contact, ContactAccount
 
-_FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags")
+_FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags", "custom")
 
 
 def normalise_phone(number: str, country: str | None) -> str:
@@ -101,6 +102,7 @@ async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCre
         assignment_rule_id=rule_id,
         assignee_id=body.assignee_id,
         tags=sorted(set(body.tags)),
+        custom=await checked_values(uow, "contact", body.custom),
     )
     uow.session.add(contact)
     await uow.session.flush()
@@ -133,6 +135,8 @@ async def update_contact(
     links = (await _links(uow, [contact.id])).get(contact.id, [])
     before = _snapshot(contact, links)
     changes = patch.model_dump(exclude_unset=True, exclude={"account_ids", "primary_account_id", "country"})
+    if "custom" in changes:
+        changes["custom"] = await checked_values(uow, "contact", changes["custom"] or {}, contact.custom)
     if any(field in changes and changes[field] is None for field in ("last_name", "owner_id", "first_name")):
         raise Problem(422, "first_name, last_name and owner_id cannot be removed.")
     for field in ("owner_id", "assignee_id"):
@@ -167,9 +171,15 @@ async def delete_contact(uow: UnitOfWork, contact_id: UUID) -> None:
 
 
 async def list_contacts(
-    uow: UnitOfWork, params: PageParams, *, owner_id: UUID | None, account_id: UUID | None, email: str | None
+    uow: UnitOfWork,
+    params: PageParams,
+    *,
+    owner_id: UUID | None,
+    account_id: UUID | None,
+    email: str | None,
+    custom: dict[str, str],
 ) -> tuple[list[ContactOut], str | None]:
-    query = select(Contact)
+    query = select(Contact).where(*await custom_filter(uow, "contact", Contact.custom, custom))
     if owner_id is not None:
         query = query.where(Contact.owner_id == owner_id)
     if account_id is not None:

@@ -12,6 +12,7 @@ from keel.core.errors import Problem
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.customfields.schemas import custom_query
 from keel.deals import service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
 from keel.identity.dependencies import Idempotent
@@ -32,6 +33,7 @@ def deal_filter(
     tag: Annotated[str | None, Query(max_length=50)] = None,
     close_from: Annotated[date | None, Query(description="Expected close on or after")] = None,
     close_to: Annotated[date | None, Query(description="Expected close on or before")] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
 ) -> DealFilter:
     if close_from and close_to and close_from > close_to:
         raise Problem(400, "close_from is after close_to.", title="Invalid date range")
@@ -44,6 +46,7 @@ def deal_filter(
         tag=tag,
         close_from=close_from,
         close_to=close_to,
+        custom=custom,
     )
 
 
@@ -62,7 +65,8 @@ async def create_deal(
 async def list_deals(
     principal: DealsRead, uow: UoW, page: PageQuery, where: Annotated[DealFilter, Depends(deal_filter)]
 ) -> Page[DealOut]:
-    """The deals the caller may see (their role's record scope), newest first, filtered."""
+    """The deals the caller may see (their role's record scope), newest first, filtered; custom fields
+    filter as `cf.<key>=<value>`."""
     items, next_cursor = await service.list_deals(uow, principal, page, where)
     return Page(items=items, next_cursor=next_cursor)
 

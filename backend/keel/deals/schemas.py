@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.accounts.schemas import Tag
 from keel.core.money import Currency, MinorUnits
+from keel.customfields.schemas import CustomValues
 from keel.organizations.schemas import Name
 
 Outcome = Literal["open", "won", "lost"]
@@ -31,6 +32,7 @@ class DealCreate(BaseModel):
     owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
+    custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
 
 
 class DealPatch(BaseModel):
@@ -51,6 +53,7 @@ class DealPatch(BaseModel):
     owner_id: UUID | None = None
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
+    custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
 
 
 class DealOut(BaseModel):
@@ -69,6 +72,7 @@ class DealOut(BaseModel):
     owner_id: UUID
     assignee_id: UUID | None
     tags: list[str]
+    custom: dict[str, Any]
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )
@@ -89,6 +93,7 @@ class StageChangeOut(BaseModel):
 
 
 class DealFilter(BaseModel):
+    custom: dict[str, str] = Field(default_factory=dict)
     owner_id: UUID | None = None
     account_id: UUID | None = None
     pipeline_id: UUID | None = None

@@ -20,6 +20,7 @@ from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
+from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, StageChangeOut
 from keel.identity.service import Principal
 from keel.models import Account, ContactAccount, Deal, DealStageChange, Organization, Pipeline, Stage
@@ -38,6 +39,7 @@ _FIELDS = (
     "owner_id",
     "assignee_id",
     "tags",
+    "custom",
 )
 _MONEY = ("amount_minor", "currency")
 
@@ -133,7 +135,8 @@ async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -
         raise Problem(422, "lost_reason is required for a deal created lost, and only then.")
     deal = Deal(
         org_id=uow.tenant,
-        **body.model_dump(exclude={"owner_id", "tags", "pipeline_id", "stage_id", "currency"}),
+        **body.model_dump(exclude={"owner_id", "tags", "pipeline_id", "stage_id", "currency", "custom"}),
+        custom=await checked_values(uow, "deal", body.custom),
         currency=currency,
         pipeline_id=stage.pipeline_id,
         stage_id=stage.id,
@@ -178,6 +181,8 @@ async def update_deal(
     if deal.version != expected_version:
         raise stale()
     changes = patch.model_dump(exclude_unset=True, exclude={"pipeline_id", "stage_id"})
+    if "custom" in changes:
+        changes["custom"] = await checked_values(uow, "deal", changes["custom"] or {}, deal.custom)
     if any(changes.get(field, "") is None for field in ("name", "account_id", "owner_id", "amount_minor")):
         raise Problem(422, "name, account_id, owner_id and amount_minor cannot be removed.")
     if changes.get("currency", "") is None:
@@ -256,8 +261,9 @@ async def list_deals(
     uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter
 ) -> tuple[list[DealOut], str | None]:
     rows: Sequence[Deal]
+    query = _filtered(where).where(*await custom_filter(uow, "deal", Deal.custom, where.custom))
     rows, next_cursor = await keyset_page(
-        uow.session, _filtered(where), created_at=Deal.created_at, row_id=Deal.id, params=params
+        uow.session, query, created_at=Deal.created_at, row_id=Deal.id, params=params
     )
     outcomes = await _outcomes(uow, {d.stage_id for d in rows}) if rows else {}
     return [deal_out(d, outcomes[d.stage_id], principal) for d in rows], next_cursor

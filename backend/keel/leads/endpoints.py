@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 from keel.leads import service
@@ -41,10 +42,12 @@ async def list_leads(
     source: Annotated[str | None, Query(max_length=50)] = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
 ) -> Page[LeadOut]:
-    """The leads the caller may see (their role's record scope), newest first, filtered."""
+    """The leads the caller may see (their role's record scope), newest first, filtered; custom fields
+    filter as `cf.<key>=<value>`."""
     rows, next_cursor = await service.list_leads(
-        uow, page, owner_id=owner_id, status=status, source=source, tag=tag, email=email
+        uow, page, owner_id=owner_id, status=status, source=source, tag=tag, email=email, custom=custom
     )
     return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from keel.accounts.schemas import Country, Tag, Text100
 from keel.contacts.schemas import Email, PersonName, Phone
 from keel.core.money import Currency, MinorUnits
+from keel.customfields.schemas import CustomValues
 from keel.deals.schemas import Source
 from keel.organizations.schemas import Name
 
@@ -32,6 +33,7 @@ class LeadCreate(BaseModel):
     owner_id: UUID | None = Field(default=None, description="A member; defaults to the caller")
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
+    custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
 
     @model_validator(mode="after")
     def _someone(self) -> LeadCreate:
@@ -58,6 +60,7 @@ class LeadPatch(BaseModel):
     owner_id: UUID | None = None
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
+    custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
 
 
 class LeadOut(BaseModel):
@@ -77,6 +80,7 @@ class LeadOut(BaseModel):
     owner_id: UUID
     assignee_id: UUID | None
     tags: list[str]
+    custom: dict[str, Any]
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )

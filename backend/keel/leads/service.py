@@ -23,6 +23,7 @@ from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, keyset_page
 from keel.core.uow import UnitOfWork
+from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate
 from keel.deals.service import create_deal
 from keel.identity.service import Principal
@@ -43,6 +44,7 @@ _FIELDS = (
     "owner_id",
     "assignee_id",
     "tags",
+    "custom",
 )
 _CONVERTING = (Permission.ACCOUNTS_MANAGE, Permission.CONTACTS_MANAGE, Permission.DEALS_MANAGE)
 
@@ -58,7 +60,8 @@ async def create_lead(uow: UnitOfWork, principal: Principal, body: LeadCreate) -
     keep_within_scope(principal, owner_id, body.assignee_id, "leads")
     lead = Lead(
         org_id=uow.tenant,
-        **body.model_dump(exclude={"owner_id", "tags", "phone"}),
+        **body.model_dump(exclude={"owner_id", "tags", "phone", "custom"}),
+        custom=await checked_values(uow, "lead", body.custom),
         phone=normalise_phone(body.phone, body.country) if body.phone else None,
         owner_id=owner_id,
         assignment_rule_id=rule_id,
@@ -89,6 +92,8 @@ async def update_lead(
     if lead.status == "converted":
         raise Problem(409, "A converted lead is kept as it was: change the account, contact or deal.")
     changes = patch.model_dump(exclude_unset=True)
+    if "custom" in changes:
+        changes["custom"] = await checked_values(uow, "lead", changes["custom"] or {}, lead.custom)
     if any(changes.get(field, "") is None for field in ("first_name", "last_name", "owner_id", "status")):
         raise Problem(422, "first_name, last_name, owner_id and status cannot be removed.")
     for field in ("owner_id", "assignee_id"):
@@ -227,10 +232,12 @@ async def list_leads(
     source: str | None = None,
     tag: str | None = None,
     email: str | None = None,
+    custom: dict[str, str] | None = None,
 ) -> tuple[Sequence[Lead], str | None]:
+    conditions = await custom_filter(uow, "lead", Lead.custom, custom or {})
     return await keyset_page(
         uow.session,
-        _filtered(owner_id, status, source, tag, email),
+        _filtered(owner_id, status, source, tag, email).where(*conditions),
         created_at=Lead.created_at,
         row_id=Lead.id,
         params=params,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -14,7 +15,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.models.base import Base, OwnedMixin, TenantMixin, created_at_column, uuid_pk
@@ -35,6 +36,7 @@ class Account(OwnedMixin, TenantMixin, Base):
     lifecycle_stage: Mapped[str] = mapped_column(String(16), nullable=False, server_default="prospect")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     assignment_rule_id: Mapped[UUID | None] = mapped_column()
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -56,6 +58,7 @@ class Contact(OwnedMixin, TenantMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     assignment_rule_id: Mapped[UUID | None] = mapped_column()
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -135,6 +138,7 @@ class Deal(OwnedMixin, TenantMixin, Base):
     lost_reason: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     assignment_rule_id: Mapped[UUID | None] = mapped_column()
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -183,6 +187,7 @@ class Lead(OwnedMixin, TenantMixin, Base):
     disqualified_reason: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), nullable=False, server_default="{}")
     assignment_rule_id: Mapped[UUID | None] = mapped_column()
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -265,5 +270,21 @@ class AssignmentRule(TenantMixin, Base):
     owner_id: Mapped[UUID | None] = mapped_column()
     team_id: Mapped[UUID | None] = mapped_column()
     last_user_id: Mapped[UUID | None] = mapped_column()
+    version: Mapped[int] = mapped_column(nullable=False, server_default="1")
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class CustomField(TenantMixin, Base):
+    """An organisation's own field on one record type; records keep its values in `custom`."""
+
+    __tablename__ = "custom_fields"
+
+    id: Mapped[UUID] = uuid_pk()
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    record_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    key: Mapped[str] = mapped_column(String(40), nullable=False)
+    label: Mapped[str] = mapped_column(String(100), nullable=False)
+    type: Mapped[str] = mapped_column(String(8), nullable=False)
+    options: Mapped[list[str]] = mapped_column(ARRAY(String(100)), nullable=False, server_default="{}")
     version: Mapped[int] = mapped_column(nullable=False, server_default="1")
     created_at: Mapped[datetime] = created_at_column()

@@ -121,6 +121,12 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "rule-1"},
         )
         assert rule.status_code == 201, rule.text
+        field = await client.post(
+            "/api/v1/custom-fields",
+            json={"record_type": "account", "key": "tier", "label": "Tier", "type": "text"},
+            headers={**org.headers, "Idempotency-Key": "field-1"},
+        )
+        assert field.status_code == 201, field.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )
