@@ -26,10 +26,12 @@ from keel.identity.well_known import router as well_known_router
 from keel.leads.endpoints import router as leads_router
 from keel.organizations.endpoints import router as organization_router
 from keel.pipelines.endpoints import router as pipelines_router
+from keel.search.endpoints import router as search_router
 from keel.tickets.endpoints import router as tickets_router
 from keel.users.endpoints import invitations as invitations_router
 from keel.users.endpoints import me as profile_router
 from keel.users.endpoints import members as members_router
+from keel.views.endpoints import router as views_router
 
 API_V1_ROUTERS: list[APIRouter] = [
     organization_router,
@@ -50,6 +52,8 @@ API_V1_ROUTERS: list[APIRouter] = [
     activities_router,
     assignment_router,
     custom_fields_router,
+    search_router,
+    views_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     ASSIGNMENT_RULES_MANAGE = "assignment_rules:manage"
     CUSTOM_FIELDS_READ = "custom_fields:read"
     CUSTOM_FIELDS_MANAGE = "custom_fields:manage"
+    SEARCH_USE = "search:use"
+    SAVED_VIEWS_USE = "saved_views:use"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -79,6 +81,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.ASSIGNMENT_RULES_MANAGE: "Create, reorder, switch off and delete assignment rules",
     Permission.CUSTOM_FIELDS_READ: "Read the organisation's custom field definitions",
     Permission.CUSTOM_FIELDS_MANAGE: "Define, rename and delete custom fields (deleting clears their values)",
+    Permission.SEARCH_USE: "Search accounts, contacts and deals (those the role reads, within its scope)",
+    Permission.SAVED_VIEWS_USE: "Save list filters as views, share them, and use the views others share",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.
@@ -104,6 +108,8 @@ _CRM_READ = frozenset(
         Permission.TICKETS_READ,
         Permission.ACTIVITIES_READ,
         Permission.CUSTOM_FIELDS_READ,
+        Permission.SEARCH_USE,
+        Permission.SAVED_VIEWS_USE,
     }
 )
 _CRM_WORK = _CRM_READ | {

@@ -183,7 +183,9 @@ async def delete_field(uow: UnitOfWork, field_id: UUID) -> None:
     held = await _in_use(uow, field)
     async with uow.whole_organisation():
         await uow.session.execute(
-            update(model).where(model.custom.has_key(field.key)).values(custom=model.custom.op("-")(field.key))
+            update(model)
+            .where(model.custom.has_key(field.key))
+            .values(custom=model.custom.op("-")(field.key))
         )
     await uow.session.delete(field)
     await record_event(

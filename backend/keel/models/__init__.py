@@ -15,6 +15,7 @@ from keel.models.crm import (
     DealStageChange,
     Lead,
     Pipeline,
+    SavedView,
     Stage,
     Ticket,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "PlatformAuditEvent",
     "RefreshToken",
     "Role",
+    "SavedView",
     "SecurityEvent",
     "SigningKey",
     "Stage",

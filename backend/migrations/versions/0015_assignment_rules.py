@@ -36,13 +36,13 @@ def upgrade() -> None:
         sa.Column("min_amount_minor", sa.BigInteger),
         sa.Column("max_amount_minor", sa.BigInteger),
         # The owner it gives: one member, or the members of a team in turn.
-        sa.Column("owner_id", sa.Uuid),
+        sa.Column("member_id", sa.Uuid),  # not "owner_id": the rule is no one's record
         sa.Column("team_id", sa.Uuid),
         sa.Column("last_user_id", sa.Uuid),  # whose turn it was last, for round-robin
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint("record_type IN ('lead', 'account', 'contact', 'deal')", name="record_type"),
-        sa.CheckConstraint("(owner_id IS NULL) <> (team_id IS NULL)", name="one_target"),
+        sa.CheckConstraint("(member_id IS NULL) <> (team_id IS NULL)", name="one_target"),
         sa.CheckConstraint(
             "(min_amount_minor IS NULL AND max_amount_minor IS NULL) "
             "OR (record_type = 'deal' AND currency IS NOT NULL)",
@@ -51,9 +51,9 @@ def upgrade() -> None:
         sa.CheckConstraint("min_amount_minor <= max_amount_minor", name="band_order"),
         # Keyed by organisation too: a foreign key ignores row-level security.
         sa.ForeignKeyConstraint(
-            ["org_id", "owner_id"],
+            ["org_id", "member_id"],
             ["keel.memberships.org_id", "keel.memberships.user_id"],
-            name="fk_assignment_rules_owner",
+            name="fk_assignment_rules_member",
         ),
         sa.ForeignKeyConstraint(
             ["org_id", "team_id"], ["keel.teams.org_id", "keel.teams.id"], name="fk_assignment_rules_team"
@@ -65,7 +65,7 @@ def upgrade() -> None:
         "assignment_rules",
         ["org_id", "record_type", "position"],
     )
-    op.create_index("ix_assignment_rules_org_id_owner_id", "assignment_rules", ["org_id", "owner_id"])
+    op.create_index("ix_assignment_rules_org_id_member_id", "assignment_rules", ["org_id", "member_id"])
     op.create_index("ix_assignment_rules_org_id_team_id", "assignment_rules", ["org_id", "team_id"])
     for statement in tenant_table("assignment_rules"):
         op.execute(statement)

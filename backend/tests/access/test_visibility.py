@@ -24,6 +24,7 @@ from keel.access.permissions import ROLE_PERMISSIONS, ROLE_SCOPES
 from keel.core.config import get_settings
 from keel.core.db import runtime_database
 from keel.core.keyring import get_key_ring
+from keel.core.ratelimit import get_rate_limiter
 from keel.core.rls import owned_table
 from keel.core.uow import job_unit_of_work
 from keel.identity.signing_keys import current_signing_key
@@ -158,6 +159,7 @@ async def test_a_viewer_sees_exactly_what_their_scope_allows_on_every_path(
     world: tuple[list[list[bool]], list[tuple[int, int | None]], int],
 ) -> None:
     membership, drawn, looking = world
+    get_rate_limiter.cache_clear()  # each drawn world reads every path afresh, well past a minute's limit
     ids = [user_id for user_id, _ in cast.people]
     admin.execute("DELETE FROM keel.team_members")
     teams: dict[str, set[UUID]] = {str(t): set() for t in cast.teams}

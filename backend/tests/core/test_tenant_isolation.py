@@ -17,7 +17,7 @@ from sqlalchemy import text as sql_text
 from keel.core.db import APP_ROLE, Database, role_url
 from keel.core.uow import UnitOfWork
 from tests.conftest import PUBLIC_URL, DatabaseUnderTest, Org
-from tests.identity.conftest import MakeUser, authorization_server, make_user, tokens_for
+from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 
@@ -40,7 +40,8 @@ async def two_busy_orgs(
     for org in (org_a, org_b):
         member = await make_user(org, "org_admin")
         async with httpx.AsyncClient(transport=client._transport, base_url=PUBLIC_URL) as browser:
-            await tokens_for(browser, member)  # a membership, a redeemed code, a refresh token
+            # A membership, a redeemed code, a refresh token.
+            member_token = bearer((await tokens_for(browser, member))["access_token"])
         invited = await client.post(
             "/api/v1/invitations",
             json={"email": f"new@{org.slug}.example.com", "role": "sales_rep"},
@@ -127,6 +128,12 @@ async def two_busy_orgs(
             headers={**org.headers, "Idempotency-Key": "field-1"},
         )
         assert field.status_code == 201, field.text
+        view = await client.post(
+            "/api/v1/saved-views",
+            json={"name": "Mine", "record_type": "deal", "filters": {"status": "open"}, "shared": True},
+            headers={**member_token, "Idempotency-Key": "view-1"},
+        )
+        assert view.status_code == 201, view.text
         exported = await client.post(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )
@@ -135,9 +142,13 @@ async def two_busy_orgs(
 
 
 def _as_org(conn: psycopg.Connection, org_id: UUID | str) -> None:
-    # With the widest record scope (as a job or an API key has): isolation must hold even then.
+    # With the widest record scope (as a job or an API key has), and as the member whose saved view the
+    # organisation shares (saved views are their members' own): isolation must hold even then.
     conn.execute(
         "SELECT set_config('app.org_id', %s, true), set_config('app.scope', 'all', true)", [str(org_id)]
+    )
+    conn.execute(
+        "SELECT set_config('app.user_id', (SELECT user_id::text FROM keel.saved_views LIMIT 1), true)"
     )
 
 
@@ -188,7 +199,7 @@ async def test_without_a_tenant_context_every_tenant_table_is_empty(
 async def test_a_malformed_tenant_context_is_an_error_not_a_wildcard(
     two_busy_orgs: tuple[Org, Org], runtime: psycopg.Connection
 ) -> None:
-    _as_org(runtime, "' OR true --")
+    runtime.execute("SELECT set_config('app.org_id', %s, true)", ["' OR true --"])
     with pytest.raises(errors.InvalidTextRepresentation):
         runtime.execute("SELECT count(*) FROM keel.api_keys")
     runtime.rollback()
@@ -222,11 +233,16 @@ async def test_org_a_cannot_insert_a_row_for_org_b(
         overrides = f"jsonb_build_object({sql.Literal(key).as_string(runtime)}, %s::uuid)"
         if key != "id" and table not in {"idempotency_keys"}:
             overrides += " || jsonb_build_object('id', gen_random_uuid())"
+        stored = admin.execute(  # generated columns (search vectors) are the database's to fill
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            [f"keel.{table}"],
+        ).fetchall()
+        columns = sql.SQL(", ").join(sql.Identifier(name) for (name,) in stored)
         copy = sql.SQL(
-            "INSERT INTO keel.{t} SELECT (jsonb_populate_record(NULL::keel.{t}, to_jsonb(r) || "
-            + overrides
-            + ")).* FROM keel.{t} r LIMIT 1"
-        ).format(t=sql.Identifier(table))
+            "INSERT INTO keel.{t} ({c}) SELECT {c} FROM (SELECT (jsonb_populate_record(NULL::keel.{t}, "
+            "to_jsonb(r) || " + overrides + ")).* FROM keel.{t} r LIMIT 1) AS copied"
+        ).format(t=sql.Identifier(table), c=columns)
         with pytest.raises(errors.InsufficientPrivilege):
             runtime.execute(copy, [org_b.id])
         runtime.rollback()
