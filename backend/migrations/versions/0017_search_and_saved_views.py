@@ -47,7 +47,8 @@ def upgrade() -> None:
             f"USING gin (org_id, {name} extensions.gin_trgm_ops)"
         )
     op.execute(
-        "CREATE INDEX ix_contacts_org_id_email_trgm ON keel.contacts USING gin (org_id, email extensions.gin_trgm_ops)"
+        "CREATE INDEX ix_contacts_org_id_email_trgm ON keel.contacts "
+        "USING gin (org_id, email extensions.gin_trgm_ops)"
     )
 
     op.create_table(
