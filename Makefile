@@ -35,4 +35,5 @@ openapi: deps
 	@cd backend && $(UV) run --locked keel openapi --output openapi.json
 
 bench: deps
-	@$(RUN) python bench/run.py && $(RUN) python bench/identity.py && $(RUN) python bench/access.py
+	@$(RUN) python bench/run.py && $(RUN) python bench/identity.py && $(RUN) python bench/access.py \
+	  && $(RUN) python bench/imports.py

@@ -827,7 +827,9 @@ def explain_policy(app_conn: Conn, bypass: Conn, list_sql: str, limit_param: str
         "initplan_for_policy": bool(re.search(r"InitPlan \d+ \(returns \$\d+\)", plan)),
         "index_cond_on_org_id": bool(re.search(r"Index Cond: \(.*org_id = \$\d+\)", plan)),
         # Each month's partition has its own copy of ix_audit_events_org_id_created_at_id.
-        "uses_org_created_at_index": bool(re.search(r"Index Scan Backward using \S*org_id_created_at_id", plan)),
+        "uses_org_created_at_index": bool(
+            re.search(r"Index Scan Backward using \S*org_id_created_at_id", plan)
+        ),
         "no_sort_node": not re.search(r"^\s*(->\s*)?Sort\s+\(", plan, re.M),  # "Sort Key:" is no node
         "no_rls_filter": "Filter:" not in plan,
     }

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
+        larger_bodies={f"{API_PREFIX}/imports": settings.max_import_body_bytes},
     )
 
     api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)

@@ -23,6 +23,7 @@ from keel.identity.login_pages import router as login_pages_router
 from keel.identity.oauth_endpoints import router as oauth_router
 from keel.identity.profile_pages import router as profile_pages_router
 from keel.identity.well_known import router as well_known_router
+from keel.imports.endpoints import router as imports_router
 from keel.leads.endpoints import router as leads_router
 from keel.organizations.endpoints import router as organization_router
 from keel.pipelines.endpoints import router as pipelines_router
@@ -54,6 +55,7 @@ API_V1_ROUTERS: list[APIRouter] = [
     custom_fields_router,
     search_router,
     views_router,
+    imports_router,
 ]
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [
@@ -65,7 +67,12 @@ ROOT_ROUTERS: list[APIRouter] = [
 ]
 
 # Each domain's tasks module joins this list when it has one.
-TASK_MODULES: list[str] = [*CORE_TASK_MODULES, "keel.identity.tasks", "keel.audit.compliance"]
+TASK_MODULES: list[str] = [
+    *CORE_TASK_MODULES,
+    "keel.identity.tasks",
+    "keel.audit.compliance",
+    "keel.imports.tasks",
+]
 
 
 def load_task_modules() -> None:

@@ -43,6 +43,7 @@ class Permission(StrEnum):
     CUSTOM_FIELDS_MANAGE = "custom_fields:manage"
     SEARCH_USE = "search:use"
     SAVED_VIEWS_USE = "saved_views:use"
+    IMPORTS_MANAGE = "imports:manage"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -83,6 +84,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.CUSTOM_FIELDS_MANAGE: "Define, rename and delete custom fields (deleting clears their values)",
     Permission.SEARCH_USE: "Search accounts, contacts and deals (those the role reads, within its scope)",
     Permission.SAVED_VIEWS_USE: "Save list filters as views, share them, and use the views others share",
+    Permission.IMPORTS_MANAGE: "Import accounts, contacts and deals from CSV (for the whole organisation), "
+    "follow imports and roll them back",
 }
 
 # Permissions that shape what a route shows rather than whether it may be called.

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from keel.customfields.schemas import CustomValues
+from keel.customfields.schemas import CustomValues, ExternalId
 from keel.organizations.schemas import Name
 
 Lifecycle = Literal["prospect", "customer", "churned"]
@@ -42,6 +42,7 @@ class AccountCreate(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
+    external_id: ExternalId | None = None
 
 
 class AccountPatch(BaseModel):
@@ -57,6 +58,7 @@ class AccountPatch(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
+    external_id: ExternalId | None = None
 
 
 class AccountOut(BaseModel):
@@ -73,6 +75,7 @@ class AccountOut(BaseModel):
     assignee_id: UUID | None
     tags: list[str]
     custom: dict[str, Any]
+    external_id: str | None = Field(description="Its id in the system it came from; unique here")
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )

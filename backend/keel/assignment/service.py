@@ -45,21 +45,49 @@ def _matches(rule: AssignmentRule, country: str | None, amount: tuple[int, str] 
     return low <= amount[0] and (high is None or amount[0] <= high)
 
 
-async def _next_in_team(uow: UnitOfWork, rule: AssignmentRule) -> UUID | None:
-    members = list(
-        await uow.session.scalars(
-            select(TeamMember.user_id)
-            .join(Membership, Membership.user_id == TeamMember.user_id)
-            .where(TeamMember.team_id == rule.team_id)
-            .order_by(TeamMember.user_id)
+class Assigner:
+    """The active rules of one record type, loaded once (and locked, so team turns are taken one at a
+    time) to choose owners for one record or thousands (an import)."""
+
+    def __init__(self, rules: list[AssignmentRule], teams: dict[UUID, list[UUID]]) -> None:
+        self.rules, self.teams = rules, teams
+
+    @classmethod
+    async def load(cls, uow: UnitOfWork, record_type: str) -> Assigner:
+        rules = list(
+            await uow.session.scalars(
+                select(AssignmentRule)
+                .where(AssignmentRule.record_type == record_type, AssignmentRule.active)
+                .order_by(AssignmentRule.position, AssignmentRule.created_at)
+                .with_for_update()
+            )
         )
-    )
-    if not members:
+        teams: dict[UUID, list[UUID]] = {}
+        wanted = {r.team_id for r in rules if r.team_id is not None}
+        if wanted:
+            members = await uow.session.execute(
+                select(TeamMember.team_id, TeamMember.user_id)
+                .join(Membership, Membership.user_id == TeamMember.user_id)
+                .where(TeamMember.team_id.in_(wanted))
+                .order_by(TeamMember.user_id)
+            )
+            for team_id, user_id in members:
+                teams.setdefault(team_id, []).append(user_id)
+        return cls(rules, teams)
+
+    def choose(self, country: str | None, amount: tuple[int, str] | None = None) -> tuple[UUID, UUID] | None:
+        """The owner and the rule that chose them, or None when no rule matches."""
+        for rule in self.rules:
+            if not _matches(rule, country, amount):
+                continue
+            if rule.owner_id is not None:
+                return rule.owner_id, rule.id
+            members = self.teams.get(rule.team_id) if rule.team_id else None
+            if members:
+                later = [m for m in members if rule.last_user_id is not None and m > rule.last_user_id]
+                rule.last_user_id = later[0] if later else members[0]  # saved with the transaction
+                return rule.last_user_id, rule.id
         return None
-    after = [m for m in members if rule.last_user_id is not None and m > rule.last_user_id]
-    chosen = after[0] if after else members[0]
-    rule.last_user_id = chosen
-    return chosen
 
 
 async def choose_owner(
@@ -73,18 +101,9 @@ async def choose_owner(
 ) -> tuple[UUID, UUID | None]:
     """The new record's owner and the rule that chose it (None when named or defaulted to the caller)."""
     if owner_id is None and principal.record_scope == "all":
-        rules = await uow.session.scalars(
-            select(AssignmentRule)
-            .where(AssignmentRule.record_type == record_type, AssignmentRule.active)
-            .order_by(AssignmentRule.position, AssignmentRule.created_at)
-            .with_for_update()  # one turn at a time for team rules
-        )
-        for rule in rules:
-            if not _matches(rule, country, amount):
-                continue
-            chosen = rule.owner_id or await _next_in_team(uow, rule)
-            if chosen is not None:
-                return chosen, rule.id
+        chosen = (await Assigner.load(uow, record_type)).choose(country, amount)
+        if chosen is not None:
+            return chosen
     owner = owner_for(principal, owner_id, f"{record_type}s")
     await require_member(uow, owner, "owner_id")
     return owner, None

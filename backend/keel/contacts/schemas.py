@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from keel.accounts.schemas import Country, Tag, Text100
-from keel.customfields.schemas import CustomValues
+from keel.customfields.schemas import CustomValues, ExternalId
 from keel.identity.accounts import EMAIL
 
 
@@ -51,6 +51,7 @@ class ContactCreate(AccountLinks):
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
+    external_id: ExternalId | None = None
 
 
 class ContactPatch(AccountLinks):
@@ -66,6 +67,7 @@ class ContactPatch(AccountLinks):
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
+    external_id: ExternalId | None = None
 
 
 class ContactOut(BaseModel):
@@ -79,6 +81,7 @@ class ContactOut(BaseModel):
     assignee_id: UUID | None
     tags: list[str]
     custom: dict[str, Any]
+    external_id: str | None = Field(description="Its id in the system it came from; unique here")
     account_ids: list[UUID]
     primary_account_id: UUID | None
     assignment_rule_id: UUID | None = Field(

@@ -50,7 +50,15 @@ def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:
     return ContactOut(
         **{
             field: getattr(contact, field)
-            for field in (*_FIELDS, "id", "assignment_rule_id", "version", "created_at", "updated_at")
+            for field in (
+                *_FIELDS,
+                "id",
+                "assignment_rule_id",
+                "external_id",
+                "version",
+                "created_at",
+                "updated_at",
+            )
         },
         account_ids=sorted(link.account_id for link in links),
         primary_account_id=next((link.account_id for link in links if link.is_primary), None),
@@ -103,6 +111,7 @@ async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCre
         assignee_id=body.assignee_id,
         tags=sorted(set(body.tags)),
         custom=await checked_values(uow, "contact", body.custom),
+        external_id=body.external_id,
     )
     uow.session.add(contact)
     await uow.session.flush()

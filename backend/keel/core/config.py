@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # CSV imports arrive as base64 in JSON: a 50 MB file is about 67 MB.
+    max_import_body_bytes: int = Field(default=70 * 1_048_576, ge=1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0)  # the whole body, or 408
     rate_limit: str = "1200/minute"  # per organisation, when its plan has no limit of its own
     # Per organisation, by plan (`keel orgs plan SLUG PLAN`), e.g. {"standard": "1200/minute"}.

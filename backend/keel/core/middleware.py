@@ -28,10 +28,19 @@ access_log = structlog.get_logger("keel.access")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_timeout_seconds: float = 30.0,
+        larger_bodies: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
+        # Paths that take larger bodies (file uploads), by exact path.
+        self.larger_bodies = larger_bodies or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,11 +70,12 @@ class RequestContextMiddleware:
             declared = int(headers.get(b"content-length", b"0") or 0)
         except ValueError:
             declared = 0
+        cap = self.larger_bodies.get(scope["path"], self.max_body_bytes)
         try:
-            if declared > self.max_body_bytes:
-                await _too_large(send_with_headers, self.max_body_bytes)
+            if declared > cap:
+                await _too_large(send_with_headers, cap)
             else:
-                await self.app(scope, self._capped(receive), send_with_headers)
+                await self.app(scope, self._capped(receive, cap), send_with_headers)
         except Exception:
             # Answered here, inside this layer, so even a 500 carries the request id and headers.
             access_log.exception("unhandled_error", path=scope["path"])
@@ -86,11 +96,11 @@ class RequestContextMiddleware:
                 ms=round(elapsed * 1000, 2),
             )
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, limit: int) -> Receive:
         """The body, refused once larger than the cap or slower than the timeout (a slow client must
         not hold a worker). After the last chunk, `receive` waits for a disconnect as long as it likes."""
         received, complete = 0, False
-        limit, timeout = self.max_body_bytes, self.body_timeout_seconds
+        timeout = self.body_timeout_seconds
         deadline = time.monotonic() + timeout
 
         async def capped_receive() -> Message:

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated
 
 from babel import Locale
-from babel.numbers import get_territory_currencies
+from babel.numbers import get_currency_precision, get_territory_currencies
 from pydantic import AfterValidator, Field
 
 # int8 in PostgreSQL; far above any real deal, far below overflow when thousands are summed.
@@ -41,3 +41,8 @@ Currency = Annotated[
 MinorUnits = Annotated[
     int, Field(ge=0, le=MAX_MINOR_UNITS, description="In the currency's minor unit: 1050 is EUR 10.50")
 ]
+
+
+def minor_unit_digits(currency: str) -> int:
+    """How many decimals the currency's minor unit has: 2 for EUR, 0 for JPY, 3 for KWD."""
+    return int(get_currency_precision(currency))

@@ -11,6 +11,7 @@ RecordType = Literal["account", "contact", "deal", "lead"]
 FieldType = Literal["text", "number", "date", "boolean", "select"]
 Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="e.g. `tier`; used in filters")]
+ExternalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 # Values a record carries, by field key; `null` in a change removes the value.
 CustomValues = Annotated[dict[str, Any], Field(max_length=100)]
 

@@ -61,23 +61,31 @@ def _typed(field: CustomField, value: Any) -> Any:
     raise ValueError(f"custom.{field.key} takes {takes}")
 
 
-async def checked_values(
-    uow: UnitOfWork, record_type: str, change: dict[str, Any], current: dict[str, Any] | None = None
+def check_values(
+    fields: dict[str, CustomField], record_type: str, change: dict[str, Any], current: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """`current` with `change` applied (a `null` removes a value), every value checked."""
-    fields = await definitions(uow, record_type)
+    """`current` with `change` applied (a `null` removes a value), every value checked; ValueError
+    names the first that does not fit."""
     values = dict(current or {})
     for key, value in change.items():
         if key not in fields:
-            raise Problem(422, f"custom.{key} is not a field of this organisation's {record_type}s.")
+            raise ValueError(f"custom.{key} is not a field of this organisation's {record_type}s")
         if value is None:
             values.pop(key, None)
-            continue
-        try:
+        else:
             values[key] = _typed(fields[key], value)
-        except ValueError as exc:
-            raise Problem(422, str(exc)) from exc
     return values
+
+
+async def checked_values(
+    uow: UnitOfWork, record_type: str, change: dict[str, Any], current: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    if not change:
+        return dict(current or {})
+    try:
+        return check_values(await definitions(uow, record_type), record_type, change, current)
+    except ValueError as exc:
+        raise Problem(422, str(exc)) from exc
 
 
 async def custom_filter(

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keel.accounts.schemas import Tag
 from keel.core.money import Currency, MinorUnits
-from keel.customfields.schemas import CustomValues
+from keel.customfields.schemas import CustomValues, ExternalId
 from keel.organizations.schemas import Name
 
 Outcome = Literal["open", "won", "lost"]
@@ -33,6 +33,7 @@ class DealCreate(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
+    external_id: ExternalId | None = None
 
 
 class DealPatch(BaseModel):
@@ -54,6 +55,7 @@ class DealPatch(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
+    external_id: ExternalId | None = None
 
 
 class DealOut(BaseModel):
@@ -73,6 +75,7 @@ class DealOut(BaseModel):
     assignee_id: UUID | None
     tags: list[str]
     custom: dict[str, Any]
+    external_id: str | None = Field(description="Its id in the system it came from; unique here")
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from keel.accounts.schemas import Country, Tag, Text100
 from keel.contacts.schemas import Email, PersonName, Phone
 from keel.core.money import Currency, MinorUnits
-from keel.customfields.schemas import CustomValues
+from keel.customfields.schemas import CustomValues, ExternalId
 from keel.deals.schemas import Source
 from keel.organizations.schemas import Name
 
@@ -34,6 +34,7 @@ class LeadCreate(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     custom: CustomValues = Field(default_factory=dict, description="Custom field values, by key")
+    external_id: ExternalId | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> LeadCreate:
@@ -61,6 +62,7 @@ class LeadPatch(BaseModel):
     assignee_id: UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     custom: CustomValues | None = Field(default=None, description="Changes these values; null removes one")
+    external_id: ExternalId | None = None
 
 
 class LeadOut(BaseModel):
@@ -81,6 +83,7 @@ class LeadOut(BaseModel):
     assignee_id: UUID | None
     tags: list[str]
     custom: dict[str, Any]
+    external_id: str | None = Field(description="Its id in the system it came from; unique here")
     assignment_rule_id: UUID | None = Field(
         description="The assignment rule that chose the owner, if one did"
     )

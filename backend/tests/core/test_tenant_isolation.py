@@ -6,6 +6,7 @@ and cover every table that carries `org_id`, so a table added later is covered f
 
 from __future__ import annotations
 
+import base64
 from uuid import UUID
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import text as sql_text
 
 from keel.core.db import APP_ROLE, Database, role_url
 from keel.core.uow import UnitOfWork
+from tests.audit.test_compliance_export import run_jobs
 from tests.conftest import PUBLIC_URL, DatabaseUnderTest, Org
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
 
@@ -34,7 +36,7 @@ def _tenant_tables(admin: psycopg.Connection) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def two_busy_orgs(
-    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser
+    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser, test_database: DatabaseUnderTest
 ) -> tuple[Org, Org]:
     """Both organisations have rows in every tenant table (through the API, as users would)."""
     for org in (org_a, org_b):
@@ -138,6 +140,17 @@ async def two_busy_orgs(
             "/api/v1/compliance-exports", headers={**org.headers, "Idempotency-Key": "export-1"}
         )
         assert exported.status_code == 202, exported.text
+        imported = await client.post(
+            "/api/v1/imports",
+            json={
+                "record_type": "account",
+                "csv_base64": base64.b64encode(f"Name,Owner\nImported,{member.email}\n".encode()).decode(),
+                "mapping": {"Name": "name", "Owner": "owner_email"},
+            },
+            headers={**org.headers, "Idempotency-Key": "import-1"},
+        )
+        assert imported.status_code == 202, imported.text
+    await run_jobs(test_database)  # the import's ledger, the compliance export
     return org_a, org_b
 
 
