@@ -3,19 +3,25 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.accounts import service
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountOut, AccountPatch, Lifecycle
 from keel.accounts.summary import AccountSummary, account_summary
+from keel.audit.service import record_event
+from keel.core.config import get_settings
+from keel.core.crm_export import csv_export
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
-from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
+from keel.models import Account
 
 AccountsRead = Annotated[Principal, allowed(Permission.ACCOUNTS_READ)]
 AccountsManage = Annotated[Principal, allowed(Permission.ACCOUNTS_MANAGE)]
@@ -57,6 +63,41 @@ async def list_accounts(
     fields filter as `cf.<key>=<value>`."""
     rows, next_cursor = await service.list_accounts(uow, page, where)
     return Page(items=[AccountOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+EXPORT_COLUMNS = [
+    "id", "name", "domain", "industry", "size", "country", "lifecycle_stage", "owner_id", "assignee_id",
+    "tags", "custom", "external_id", "created_at", "updated_at",
+]  # fmt: skip
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The accounts, streamed"}},
+)
+async def export_accounts(
+    request: Request,
+    principal: AccountsRead,
+    uow: UoW,
+    where: Annotated[AccountFilter, Depends(account_filter)],
+) -> StreamingResponse:
+    """The accounts the list shows (same filters, same scope) as CSV, formula-safe. Audited."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await record_event(
+        uow, "accounts.exported", entity_type="account", after={"filter": where.model_dump(mode="json")}
+    )
+    statement = (await service.filtered_accounts(uow, where)).order_by(Account.created_at, Account.id)
+    return csv_export(
+        request_database(request),
+        org_id=uow.tenant,
+        user_id=principal.user_id,
+        scope=principal.record_scope,
+        statement=statement,
+        columns=EXPORT_COLUMNS,
+        name="accounts",
+        shape=lambda account: {c: getattr(account, c) for c in EXPORT_COLUMNS},
+    )
 
 
 @router.get("/{account_id}", response_model=AccountOut)

@@ -147,10 +147,14 @@ def _filtered(where: AccountFilter) -> Select[Any]:
     return query
 
 
+async def filtered_accounts(uow: UnitOfWork, where: AccountFilter) -> Select[Any]:
+    return _filtered(where).where(*await custom_filter(uow, "account", Account.custom, where.custom))
+
+
 async def list_accounts(
     uow: UnitOfWork, params: PageParams, where: AccountFilter
 ) -> tuple[Sequence[Account], str | None]:
-    query = _filtered(where).where(*await custom_filter(uow, "account", Account.custom, where.custom))
+    query = await filtered_accounts(uow, where)
     return await keyset_page(
         uow.session, query, created_at=Account.created_at, row_id=Account.id, params=params
     )

@@ -26,6 +26,7 @@ _BY_SUBJECT = {
     "audit": "access",
     "compliance_export": "access",
     "report": "access",
+    "crm_export": "access",
 }
 
 

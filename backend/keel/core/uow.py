@@ -92,6 +92,18 @@ class UnitOfWork:
             raise
         await self.session.execute(restore)
 
+    @asynccontextmanager
+    async def savepoint(self, *, keep: bool = True) -> AsyncIterator[None]:
+        """Run a block in a savepoint, kept when it succeeds, or always undone with `keep=False` (a
+        dry run: the block does everything but leaves no trace)."""
+        nested = await self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            raise
+        await (nested.commit() if keep else nested.rollback())
+
     def before_commit(self, hook: SuccessHook) -> None:
         """Run `hook(response)` inside the transaction, after the handler succeeded."""
         self._before_commit.append(hook)

@@ -4,19 +4,25 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.audit.service import record_event
+from keel.core.config import get_settings
+from keel.core.crm_export import csv_export
 from keel.core.errors import Problem
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery
-from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.deals import service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
+from keel.models import Deal
 
 DealsRead = Annotated[Principal, allowed(Permission.DEALS_READ)]
 DealsManage = Annotated[Principal, allowed(Permission.DEALS_MANAGE)]
@@ -69,6 +75,33 @@ async def list_deals(
     filter as `cf.<key>=<value>`."""
     items, next_cursor = await service.list_deals(uow, principal, page, where)
     return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The deals, streamed"}},
+)
+async def export_deals(
+    request: Request, principal: DealsRead, uow: UoW, where: Annotated[DealFilter, Depends(deal_filter)]
+) -> StreamingResponse:
+    """The deals the list shows (same filters, same scope) as CSV, formula-safe; amounts only for those
+    who see them. Audited."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await record_event(
+        uow, "crm_export.deals", entity_type="deal", after={"filter": where.model_dump(mode="json")}
+    )
+    statement = (await service.filtered_deals(uow, where)).order_by(Deal.created_at, Deal.id)
+    return csv_export(
+        request_database(request),
+        org_id=uow.tenant,
+        user_id=principal.user_id,
+        scope=principal.record_scope,
+        statement=statement,
+        columns=service.EXPORT_COLUMNS,
+        name="deals",
+        shape=service.export_row(principal),
+    )
 
 
 @router.get("/{deal_id}", response_model=DealOut)

@@ -4,7 +4,7 @@ conversion and velocity reports; winning a deal makes its account a customer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -257,11 +257,35 @@ def _filtered(where: DealFilter) -> Select[Any]:
     return query
 
 
+async def filtered_deals(uow: UnitOfWork, where: DealFilter) -> Select[Any]:
+    return _filtered(where).where(*await custom_filter(uow, "deal", Deal.custom, where.custom))
+
+
+EXPORT_COLUMNS = [
+    "id", "name", "account_id", "primary_contact_id", "pipeline_id", "stage_id", "amount_minor",
+    "currency", "expected_close_date", "source", "lost_reason", "owner_id", "assignee_id", "tags", "custom",
+    "external_id", "created_at", "closed_at",
+]  # fmt: skip
+
+
+def export_row(principal: Principal) -> Callable[[Deal], dict[str, Any]]:
+    """A deal as an export row: its amount only with `deal_amounts:read`, as on every other path."""
+    sees_amounts = Permission.DEAL_AMOUNTS_READ in principal.permissions
+
+    def row(deal: Deal) -> dict[str, Any]:
+        values = {c: getattr(deal, c) for c in EXPORT_COLUMNS}
+        if not sees_amounts:
+            values.update(amount_minor=None, currency=None)
+        return values
+
+    return row
+
+
 async def list_deals(
     uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter
 ) -> tuple[list[DealOut], str | None]:
     rows: Sequence[Deal]
-    query = _filtered(where).where(*await custom_filter(uow, "deal", Deal.custom, where.custom))
+    query = await filtered_deals(uow, where)
     rows, next_cursor = await keyset_page(
         uow.session, query, created_at=Deal.created_at, row_id=Deal.id, params=params
     )

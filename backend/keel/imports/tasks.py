@@ -72,9 +72,8 @@ async def _run_chunk(uow: UnitOfWork, imp: Import, rows: list[tuple[int, dict[st
             prepared.append(prepare(ctx, number, cells, imp.mapping, imp.upsert_by))
         except RowError as error:
             errors.append({"row": number, "field": error.field, "message": str(error)})
-    savepoint = await uow.session.begin_nested()
-    written = await write_chunk(uow, imp, ctx, prepared)
-    await (savepoint.rollback() if imp.dry_run else savepoint.commit())
+    async with uow.savepoint(keep=not imp.dry_run):
+        written = await write_chunk(uow, imp, ctx, prepared)
     errors = sorted(errors + written.errors, key=lambda e: int(e["row"]))
     imp.created += written.created
     imp.updated += written.updated

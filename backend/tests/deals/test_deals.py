@@ -399,3 +399,39 @@ async def test_a_manager_cannot_change_a_stage_that_holds_deals_they_cannot_see(
     )
     assert refused.status_code == 409 and "1 deal(s)" in refused.json()["detail"]
     assert (await client.get(f"{DEALS}/{deal['id']}", headers=org_a.headers)).json()["status"] == "open"
+
+
+async def test_exports_are_formula_safe_scoped_and_hide_amounts_from_support(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, other = await make_user(org_a), await make_user(org_a)
+    rep_token, support = (
+        await token_of(client, rep),
+        await token_of(client, await make_user(org_a, "support")),
+    )
+    evil = await made(
+        client, org_a.headers, "/api/v1/accounts", name="=CMD()|' /C calc'!A0", owner_id=str(rep.id)
+    )
+    theirs = await made(client, org_a.headers, "/api/v1/accounts", name="Theirs", owner_id=str(other.id))
+    await made(
+        client,
+        org_a.headers,
+        DEALS,
+        name="@SUM(1+1)",
+        account_id=evil["id"],
+        amount_minor=4200,
+        owner_id=str(rep.id),
+    )
+    await made(client, org_a.headers, DEALS, name="Hidden", account_id=theirs["id"], owner_id=str(other.id))
+    accounts = await client.get("/api/v1/accounts/export", headers=rep_token)
+    assert accounts.status_code == 200 and accounts.headers["content-type"].startswith("text/csv")
+    lines = accounts.text.splitlines()
+    assert len(lines) == 2 and "'=CMD()" in lines[1] and "Theirs" not in accounts.text
+    deals = await client.get(DEALS + "/export", headers=rep_token)
+    assert "'@SUM(1+1)" in deals.text and "4200,EUR" in deals.text and "Hidden" not in deals.text
+    seen = await client.get(DEALS + "/export", headers=support)
+    assert "4200" not in seen.text and len(seen.text.splitlines()) == 3
+    trail = await client.get(
+        "/api/v1/audit-events", params={"action": "crm_export.deals"}, headers=org_a.headers
+    )
+    assert len(trail.json()["items"]) == 2

@@ -1,0 +1,43 @@
+"""Streaming a list as CSV for whoever asked: read after the request's transaction, on a connection of
+its own, in the caller's organisation *and record scope*, so an export shows exactly what the list
+does; cells are formula-safe (keel.core.exports)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Select
+
+from keel.core.db import Database, set_tenant_context
+from keel.core.exports import csv_stream
+
+
+def csv_export(
+    db: Database,
+    *,
+    org_id: UUID,
+    user_id: UUID | None,
+    scope: str,
+    statement: Select[Any],
+    columns: list[str],
+    name: str,
+    shape: Callable[[Any], dict[str, Any]],
+) -> StreamingResponse:
+    """`statement` selects one entity; `shape` turns each into the row written under `columns`."""
+
+    async def rows() -> AsyncIterator[dict[str, Any]]:
+        async with db.sessions() as session:
+            await set_tenant_context(session, org_id, user_id, scope)
+            async for record in await session.stream_scalars(statement.execution_options(yield_per=500)):
+                yield shape(record)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        csv_stream(columns, rows()),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'},
+    )
