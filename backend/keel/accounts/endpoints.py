@@ -8,8 +8,15 @@ from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.accounts import service
-from keel.accounts.schemas import AccountCreate, AccountFilter, AccountOut, AccountPatch, Lifecycle
+from keel.accounts import merge, service
+from keel.accounts.schemas import (
+    AccountCreate,
+    AccountFilter,
+    AccountOut,
+    AccountPatch,
+    Lifecycle,
+    MergeRequest,
+)
 from keel.accounts.summary import AccountSummary, account_summary
 from keel.audit.service import record_event
 from keel.core.config import get_settings
@@ -131,6 +138,17 @@ async def update_account(
     account = await service.update_account(
         uow, principal, account_id, body, expected_version=required_version(if_match)
     )
+    response.headers["ETag"] = etag(account.version)
+    return AccountOut.model_validate(account)
+
+
+@router.post("/{account_id}/merge", response_model=AccountOut)
+async def merge_accounts(
+    account_id: UUID, body: MergeRequest, principal: AccountsManage, uow: UoW, response: Response
+) -> AccountOut:
+    """Merge `duplicate_id` into this account: its contacts, deals, tickets, activities and leads move
+    here, empty fields take its values, tags and custom values unite; then it is deleted. Audited."""
+    account = await merge.merge_accounts(uow, principal, account_id, body.duplicate_id)
     response.headers["ETag"] = etag(account.version)
     return AccountOut.model_validate(account)
 

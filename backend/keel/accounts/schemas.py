@@ -90,3 +90,9 @@ class AccountFilter(BaseModel):
     lifecycle_stage: Lifecycle | None = None
     tag: str | None = None
     domain: str | None = None
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_id: UUID = Field(description="The record merged into this one, then deleted")

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.accounts.merge import merge_contacts as merge_contacts_into
+from keel.accounts.schemas import MergeRequest
 from keel.contacts import service
 from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
 from keel.core.etag import IfMatch, etag, required_version
@@ -70,6 +72,18 @@ async def update_contact(
     contact = await service.update_contact(
         uow, principal, contact_id, body, expected_version=required_version(if_match)
     )
+    response.headers["ETag"] = etag(contact.version)
+    return contact
+
+
+@router.post("/{contact_id}/merge", response_model=ContactOut)
+async def merge_contacts(
+    contact_id: UUID, body: MergeRequest, principal: ContactsManage, uow: UoW, response: Response
+) -> ContactOut:
+    """Merge `duplicate_id` into this contact: its accounts, deals, tickets, activities and leads move
+    here, empty fields take its values, tags and custom values unite; then it is deleted. Audited."""
+    await merge_contacts_into(uow, principal, contact_id, body.duplicate_id)
+    contact = await service.get_contact(uow, contact_id)
     response.headers["ETag"] = etag(contact.version)
     return contact
 
