@@ -9,7 +9,7 @@ value computed from older rows can only be stored under a generation nobody read
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import structlog
@@ -98,7 +98,7 @@ async def _compute(uow: UnitOfWork, account_id: UUID) -> AccountSummary:
         open_deal_value=[CurrencyTotal(currency=c, amount_minor=a) for c, _, a in totals],
         last_activity_at=row[0],
         open_tickets=row[1],
-        computed_at=await uow.session.scalar(select(func.now())),
+        computed_at=datetime.now(UTC),
     )
 
 

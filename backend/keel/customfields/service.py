@@ -100,16 +100,20 @@ async def custom_filter(
         if key not in fields:
             raise Problem(400, f"cf.{key} is not a field of this organisation's {record_type}s.")
         try:
-            value = _typed(fields[key], _from_query(fields[key].type, raw))
+            value = _typed(fields[key], value_from_text(fields[key].type, raw))
         except ValueError as exc:
             raise Problem(400, f"cf.{key}: {exc}") from exc
         conditions.append(column.contains({key: value}))
     return conditions
 
 
-def _from_query(field_type: str, raw: str) -> Any:
+def value_from_text(field_type: str, raw: str) -> Any:
+    """A value written as text (a query parameter, a CSV cell), read by its field's type."""
     if field_type == "number":
-        return float(raw)  # JSON numbers compare by value: 5.0 finds 5
+        try:
+            return int(raw)
+        except ValueError:
+            return float(raw)  # JSON numbers compare by value: 5.0 finds 5
     if field_type == "boolean":
         if raw not in ("true", "false"):
             raise ValueError("takes true or false")

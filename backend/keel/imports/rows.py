@@ -15,8 +15,8 @@ from keel.assignment.service import Assigner
 from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import normalise_phone
 from keel.core.errors import Problem
-from keel.core.money import CURRENCIES, minor_unit_digits
-from keel.customfields.service import check_values
+from keel.core.money import CURRENCIES, MAX_MINOR_UNITS, minor_unit_digits
+from keel.customfields.service import check_values, value_from_text
 from keel.deals.schemas import DealCreate
 from keel.models import CustomField, Stage
 
@@ -74,8 +74,15 @@ UPSERT_KEYS = {
     "contact": ("external_id", "email"),
     "deal": ("external_id",),
 }
-SCHEMAS: dict[str, type[BaseModel]] = {"account": AccountCreate, "contact": ContactCreate, "deal": DealCreate}
-PLACEHOLDER = UUID(int=0)  # stands in for ids resolved after validation
+
+
+class DealRow(DealCreate):
+    """A deal as a CSV row gives it: its account is named by external id or domain, found per chunk."""
+
+    account_id: UUID | None = None  # type: ignore[assignment]
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {"account": AccountCreate, "contact": ContactCreate, "deal": DealRow}
 
 
 class RowError(ValueError):
@@ -127,8 +134,10 @@ def _amount(text: str, currency: str) -> int:
         major = Decimal(text.replace(" ", "").replace(",", ""))
     except InvalidOperation:
         raise RowError("amount", f"amount: {text!r} is not a number such as 12500.00") from None
+    if not major.is_finite():
+        raise RowError("amount", f"amount: {text!r} is not a number such as 12500.00")
     minor = major.scaleb(minor_unit_digits(currency))
-    if minor != minor.to_integral_value() or minor < 0:
+    if minor != minor.to_integral_value() or not 0 <= minor <= MAX_MINOR_UNITS:
         raise RowError("amount", f"amount: {text!r} is not an amount in {currency}")
     return int(minor)
 
@@ -180,7 +189,6 @@ def prepare(
         body.pop("stage", None)
         if (stage.outcome == "lost") != ("lost_reason" in body):
             raise RowError("lost_reason", "lost_reason: required for a deal at a lost stage, and only then")
-        body["account_id"] = PLACEHOLDER
         amount = (body["amount_minor"], currency)
     if "tags" in body:
         body["tags"] = _tags(body["tags"])
@@ -199,7 +207,6 @@ def prepare(
     country = checked.get("country")
     if ctx.record_type == "contact":
         checked.pop("country", None)  # a contact's country only reads the phone number
-    checked.pop("account_id", None)
     key_value = external_id if upsert_by == "external_id" else checked.get(upsert_by) if upsert_by else None
     return Prepared(
         number,
@@ -215,19 +222,14 @@ def prepare(
 
 
 def _typed_custom(ctx: Context, raw: dict[str, str]) -> dict[str, Any]:
-    """CSV cells are text: read numbers and booleans by their field's type."""
+    """CSV cells are text: read each by its field's type (an unknown key is refused by the check)."""
     typed: dict[str, Any] = {}
     for key, text in raw.items():
-        kind = ctx.custom_fields[key].type if key in ctx.custom_fields else "text"
-        if kind == "number":
-            try:
-                typed[key] = float(text) if any(c in text for c in ".eE") else int(text)
-            except ValueError:
-                typed[key] = text
-        elif kind == "boolean":
-            typed[key] = {"true": True, "false": False, "yes": True, "no": False}.get(text.lower(), text)
-        else:
-            typed[key] = text
+        field = ctx.custom_fields.get(key)
+        try:
+            typed[key] = value_from_text(field.type, text) if field else text
+        except ValueError:
+            typed[key] = text  # the check names the field and what it takes
     return typed
 
 

@@ -253,3 +253,17 @@ async def test_formula_cells_are_kept_as_text_and_imports_are_the_organisations_
     assert (await client.post(f"{IMPORTS}/{done['id']}/rollback", headers=org_b.headers)).status_code == 404
     rep = await token_of(client, await make_user(org_a))
     assert (await client.get(IMPORTS, headers=rep)).status_code == 403
+
+
+@pytest.mark.parametrize("amount", ["Infinity", "NaN", "-5", "1e400", "12.3.4"])
+async def test_an_amount_that_is_no_amount_is_a_row_error_not_a_failed_import(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser, test_database: DatabaseUnderTest, amount: str
+) -> None:
+    importer = await token_of(client, await make_user(org_a, "org_admin"))
+    await made(client, importer, "/api/v1/accounts", name="Acme", domain="acme.example")
+    deals = f"Deal,Account,Amount\nGood,acme.example,10\nBad,acme.example,{amount}\n"
+    mapping = {"Deal": "name", "Account": "account_domain", "Amount": "amount"}
+    started = await start(client, importer, record_type="deal", csv_base64=b64(deals), mapping=mapping)
+    done = await finished(client, importer, test_database, started.json()["id"])
+    assert (done["status"], done["created"], done["failed"]) == ("completed", 1, 1)
+    assert done["errors"][0]["field"] == "amount"
