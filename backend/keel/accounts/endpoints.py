@@ -19,16 +19,13 @@ from keel.accounts.schemas import (
 )
 from keel.accounts.summary import AccountSummary, account_summary
 from keel.audit.service import record_event
-from keel.core.config import get_settings
 from keel.core.crm_export import csv_export
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
-from keel.models import Account
 
 AccountsRead = Annotated[Principal, allowed(Permission.ACCOUNTS_READ)]
 AccountsManage = Annotated[Principal, allowed(Permission.ACCOUNTS_MANAGE)]
@@ -65,10 +62,11 @@ async def list_accounts(
     uow: UoW,
     page: PageQuery,
     where: Annotated[AccountFilter, Depends(account_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> Page[AccountOut]:
-    """The accounts the caller may see (their role's record scope), newest first, filtered; custom
-    fields filter as `cf.<key>=<value>`."""
-    rows, next_cursor = await service.list_accounts(uow, page, where)
+    """The accounts the caller may see (their role's record scope), filtered, newest first unless
+    sorted otherwise; custom fields filter as `cf.<key>=<value>`."""
+    rows, next_cursor = await service.list_accounts(uow, page, where, sort)
     return Page(items=[AccountOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -88,14 +86,14 @@ async def export_accounts(
     principal: AccountsRead,
     uow: UoW,
     where: Annotated[AccountFilter, Depends(account_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> StreamingResponse:
-    """The accounts the list shows (same filters, same scope) as CSV, formula-safe. Audited."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    """The accounts the list shows (same filters, scope and order) as CSV, formula-safe. Audited."""
     await record_event(
-        uow, "accounts.exported", entity_type="account", after={"filter": where.model_dump(mode="json")}
+        uow, "crm_export.accounts", entity_type="account", after={"filter": where.model_dump(mode="json")}
     )
-    statement = (await service.filtered_accounts(uow, where)).order_by(Account.created_at, Account.id)
-    return csv_export(
+    statement = (await service.filtered_accounts(uow, where)).order_by(*sort.order_by())
+    return await csv_export(
         request_database(request),
         org_id=uow.tenant,
         user_id=principal.user_id,

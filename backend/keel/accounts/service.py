@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, func, select
 
 from keel.access.ownership import keep_within_scope, require_member
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
@@ -17,7 +17,7 @@ from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
@@ -133,6 +133,16 @@ async def delete_account(uow: UnitOfWork, account_id: UUID) -> None:
     )
 
 
+SORTS = sort_query(
+    {
+        "created_at": Account.created_at,
+        "updated_at": Account.updated_at,
+        "name": func.lower(Account.name, type_=String),
+    },
+    Account.id,
+)
+
+
 def _filtered(where: AccountFilter) -> Select[Any]:
     # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
     query = select(Account)
@@ -152,9 +162,6 @@ async def filtered_accounts(uow: UnitOfWork, where: AccountFilter) -> Select[Any
 
 
 async def list_accounts(
-    uow: UnitOfWork, params: PageParams, where: AccountFilter
+    uow: UnitOfWork, params: PageParams, where: AccountFilter, sort: Sort
 ) -> tuple[Sequence[Account], str | None]:
-    query = await filtered_accounts(uow, where)
-    return await keyset_page(
-        uow.session, query, created_at=Account.created_at, row_id=Account.id, params=params
-    )
+    return await keyset_page(uow.session, await filtered_accounts(uow, where), sort=sort, params=params)

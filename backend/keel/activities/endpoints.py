@@ -11,7 +11,7 @@ from keel.access.permissions import Permission
 from keel.activities import service
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityOut, ActivityPatch, Kind
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
+from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -61,9 +61,11 @@ async def list_activities(
     uow: UoW,
     page: PageQuery,
     where: Annotated[ActivityFilter, Depends(activity_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> Page[ActivityOut]:
-    """The activities the caller may see (their own and those on records they see), newest first."""
-    rows, next_cursor = await service.list_activities(uow, page, where)
+    """The activities the caller may see (their own and those on records they see), newest first
+    unless sorted otherwise (open tasks by `due_at`, say; those without one count as the latest)."""
+    rows, next_cursor = await service.list_activities(uow, page, where, sort)
     return Page(items=[ActivityOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -17,7 +17,7 @@ from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityPatc
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
 from keel.models import Account, Activity, Contact, Deal, Ticket
@@ -157,9 +157,14 @@ def _filtered(where: ActivityFilter) -> Select[Any]:
     return query
 
 
+SORTS = sort_query(
+    {"created_at": Activity.created_at, "occurred_at": Activity.occurred_at, "due_at": Activity.due_at},
+    Activity.id,
+    nullable=frozenset({"due_at"}),
+)
+
+
 async def list_activities(
-    uow: UnitOfWork, params: PageParams, where: ActivityFilter
+    uow: UnitOfWork, params: PageParams, where: ActivityFilter, sort: Sort
 ) -> tuple[Sequence[Activity], str | None]:
-    return await keyset_page(
-        uow.session, _filtered(where), created_at=Activity.created_at, row_id=Activity.id, params=params
-    )
+    return await keyset_page(uow.session, _filtered(where), sort=sort, params=params)

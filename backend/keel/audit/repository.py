@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from keel.audit.schemas import AuditFilter
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, keyset_page, newest_first
 from keel.models import AuditEvent
 
 EXPORT_COLUMNS = [
@@ -67,9 +67,8 @@ async def list_events(
             AuditEvent.after,
         )
     )
-    return await keyset_page(
-        session, _filtered(stmt, where), created_at=AuditEvent.created_at, row_id=AuditEvent.id, params=params
-    )
+    newest = newest_first(AuditEvent.created_at, AuditEvent.id)
+    return await keyset_page(session, _filtered(stmt, where), sort=newest, params=params)
 
 
 async def stream_events(session: AsyncSession, where: AuditFilter) -> AsyncIterator[dict[str, Any]]:

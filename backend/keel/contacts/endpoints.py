@@ -3,17 +3,20 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.accounts.merge import merge_contacts as merge_contacts_into
 from keel.accounts.schemas import MergeRequest
+from keel.audit.service import record_event
 from keel.contacts import service
-from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
+from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
+from keel.core.crm_export import csv_export
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
-from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -22,6 +25,16 @@ ContactsRead = Annotated[Principal, allowed(Permission.CONTACTS_READ)]
 ContactsManage = Annotated[Principal, allowed(Permission.CONTACTS_MANAGE)]
 
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=UnitOfWorkRoute)
+
+
+def contact_filter(
+    owner_id: UUID | None = None,
+    account_id: UUID | None = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
+) -> ContactFilter:
+    return ContactFilter(owner_id=owner_id, account_id=account_id, email=email, tag=tag, custom=custom)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ContactOut)
@@ -39,17 +52,43 @@ async def list_contacts(
     principal: ContactsRead,
     uow: UoW,
     page: PageQuery,
-    owner_id: UUID | None = None,
-    account_id: UUID | None = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
-    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
+    where: Annotated[ContactFilter, Depends(contact_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> Page[ContactOut]:
-    """The contacts the caller may see (their role's record scope), newest first; custom fields filter
-    as `cf.<key>=<value>`."""
-    items, next_cursor = await service.list_contacts(
-        uow, page, owner_id=owner_id, account_id=account_id, email=email, custom=custom
-    )
+    """The contacts the caller may see (their role's record scope), filtered, newest first unless
+    sorted otherwise; custom fields filter as `cf.<key>=<value>`."""
+    items, next_cursor = await service.list_contacts(uow, page, where, sort)
     return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The contacts, streamed"}},
+)
+async def export_contacts(
+    request: Request,
+    principal: ContactsRead,
+    uow: UoW,
+    where: Annotated[ContactFilter, Depends(contact_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
+) -> StreamingResponse:
+    """The contacts the list shows (same filters, scope and order) as CSV, formula-safe, each with its
+    primary account. Audited."""
+    await record_event(
+        uow, "crm_export.contacts", entity_type="contact", after={"filter": where.model_dump(mode="json")}
+    )
+    statement = (await service.filtered_contacts(uow, where)).order_by(*sort.order_by())
+    return await csv_export(
+        request_database(request),
+        org_id=uow.tenant,
+        user_id=principal.user_id,
+        scope=principal.record_scope,
+        statement=service.exported(statement),
+        columns=service.EXPORT_COLUMNS,
+        name="contacts",
+        shape=service.export_row,
+    )
 
 
 @router.get("/{contact_id}", response_model=ContactOut)

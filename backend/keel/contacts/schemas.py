@@ -70,6 +70,14 @@ class ContactPatch(AccountLinks):
     external_id: ExternalId | None = None
 
 
+class ContactFilter(BaseModel):
+    custom: dict[str, str] = Field(default_factory=dict)
+    owner_id: UUID | None = None
+    account_id: UUID | None = None
+    email: str | None = None
+    tag: str | None = None
+
+
 class ContactOut(BaseModel):
     id: UUID
     first_name: str

@@ -9,15 +9,15 @@ from typing import Any
 from uuid import UUID
 
 import phonenumbers
-from sqlalchemy import delete, select
+from sqlalchemy import Select, String, delete, func, select
 
 from keel.access.ownership import keep_within_scope, require_member
 from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
-from keel.contacts.schemas import ContactCreate, ContactOut, ContactPatch
+from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
@@ -179,25 +179,54 @@ async def delete_contact(uow: UnitOfWork, contact_id: UUID) -> None:
     )
 
 
-async def list_contacts(
-    uow: UnitOfWork,
-    params: PageParams,
-    *,
-    owner_id: UUID | None,
-    account_id: UUID | None,
-    email: str | None,
-    custom: dict[str, str],
-) -> tuple[list[ContactOut], str | None]:
-    query = select(Contact).where(*await custom_filter(uow, "contact", Contact.custom, custom))
-    if owner_id is not None:
-        query = query.where(Contact.owner_id == owner_id)
-    if account_id is not None:
-        linked = select(ContactAccount.contact_id).where(ContactAccount.account_id == account_id)
+SORTS = sort_query(
+    {
+        "created_at": Contact.created_at,
+        "updated_at": Contact.updated_at,
+        "last_name": func.lower(Contact.last_name, type_=String),
+    },
+    Contact.id,
+)
+
+
+async def filtered_contacts(uow: UnitOfWork, where: ContactFilter) -> Select[Any]:
+    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
+    query = select(Contact).where(*await custom_filter(uow, "contact", Contact.custom, where.custom))
+    if where.owner_id is not None:
+        query = query.where(Contact.owner_id == where.owner_id)
+    if where.account_id is not None:
+        linked = select(ContactAccount.contact_id).where(ContactAccount.account_id == where.account_id)
         query = query.where(Contact.id.in_(linked))
-    if email is not None:
-        query = query.where(Contact.email == email.strip().lower())
-    rows, next_cursor = await keyset_page(
-        uow.session, query, created_at=Contact.created_at, row_id=Contact.id, params=params
+    if where.email is not None:
+        query = query.where(Contact.email == where.email.strip().lower())
+    if where.tag is not None:
+        query = query.where(Contact.tags.contains([where.tag]))
+    return query
+
+
+EXPORT_COLUMNS = [
+    "id", "first_name", "last_name", "title", "email", "phone", "primary_account_id", "owner_id",
+    "assignee_id", "tags", "custom", "external_id", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def exported(statement: Select[Any]) -> Select[Any]:
+    """`statement` with each contact's primary account beside it, for `export_row`."""
+    primary = select(ContactAccount.account_id).where(
+        ContactAccount.contact_id == Contact.id, ContactAccount.is_primary
     )
+    return statement.add_columns(primary.scalar_subquery())
+
+
+def export_row(contact: Contact, primary_account_id: UUID | None) -> dict[str, Any]:
+    values = {c: getattr(contact, c) for c in EXPORT_COLUMNS if c != "primary_account_id"}
+    return values | {"primary_account_id": primary_account_id}
+
+
+async def list_contacts(
+    uow: UnitOfWork, params: PageParams, where: ContactFilter, sort: Sort
+) -> tuple[list[ContactOut], str | None]:
+    query = await filtered_contacts(uow, where)
+    rows, next_cursor = await keyset_page(uow.session, query, sort=sort, params=params)
     links = await _links(uow, [c.id for c in rows]) if rows else {}
     return [contact_out(c, links.get(c.id, [])) for c in rows], next_cursor

@@ -12,11 +12,13 @@ from uuid import UUID
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select
 
+from keel.core.config import get_settings
 from keel.core.db import Database, set_tenant_context
 from keel.core.exports import csv_stream
+from keel.core.ratelimit import get_rate_limiter, limit
 
 
-def csv_export(
+async def csv_export(
     db: Database,
     *,
     org_id: UUID,
@@ -25,15 +27,17 @@ def csv_export(
     statement: Select[Any],
     columns: list[str],
     name: str,
-    shape: Callable[[Any], dict[str, Any]],
+    shape: Callable[..., dict[str, Any]],
 ) -> StreamingResponse:
-    """`statement` selects one entity; `shape` turns each into the row written under `columns`."""
+    """`shape` turns each row `statement` selects (its columns as arguments) into the CSV row written
+    under `columns`. Exports share the organisation's export rate limit (429 beyond it)."""
+    await get_rate_limiter().hit(f"export:{org_id}", limit(get_settings().rate_limit_export))
 
     async def rows() -> AsyncIterator[dict[str, Any]]:
         async with db.sessions() as session:
             await set_tenant_context(session, org_id, user_id, scope)
-            async for record in await session.stream_scalars(statement.execution_options(yield_per=500)):
-                yield shape(record)
+            async for row in await session.stream(statement.execution_options(yield_per=500)):
+                yield shape(*row)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(

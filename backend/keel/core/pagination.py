@@ -1,22 +1,25 @@
 """Keyset pagination: `limit`, an opaque `cursor`, and `next_cursor` in every list response.
 
-The cursor encodes the sort key of the last row returned; the next page starts strictly after it, so
-pages stay stable while rows are inserted and cost the same at page 1 and page 10,000.
+The cursor encodes the sort order and the sort key of the last row returned; the next page starts
+strictly after it, so pages stay stable while rows are inserted and cost the same at page 1 and page
+10,000. Lists are newest first unless the endpoint offers other orders through `sort_query`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the real annotation of `sort_query`'s inner
+# dependency, whose Query is built per list.
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from datetime import datetime
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -25,6 +28,9 @@ from keel.core.errors import Problem
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+NEWEST_FIRST = "-created_at"
+
+Column = ColumnElement[T] | InstrumentedAttribute[T]  # what a list may be sorted by
 
 
 class Page(BaseModel, Generic[T]):
@@ -43,7 +49,7 @@ async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
-        Query(max_length=512, description="`next_cursor` from the previous page."),
+        Query(max_length=2048, description="`next_cursor` from the previous page."),
     ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
@@ -52,39 +58,113 @@ async def page_params(
 PageQuery = Annotated[PageParams, Depends(page_params)]
 
 
-def encode_cursor(created_at: datetime, row_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+@dataclass(frozen=True)
+class Sort:
+    """One order of a list: `key` ascending or descending, ties broken by the row id the same way.
+    A nullable key sorts its NULLs as if larger than any value (last ascending, first descending),
+    as PostgreSQL does by default, so an index on the key serves both directions."""
+
+    name: str  # as the client writes it: "name", "-created_at"
+    key: Column[Any]
+    row_id: Column[UUID]
+    descending: bool = True
+    nullable: bool = False
+
+    def order_by(self) -> tuple[ColumnElement[Any], ...]:
+        if self.descending:
+            return self.key.desc(), self.row_id.desc()
+        return self.key.asc(), self.row_id.asc()
+
+    def after(self, value: Any, last_id: UUID) -> ColumnElement[bool]:
+        """Rows strictly after (`value`, `last_id`) in this order."""
+        key, row_id = self.key, self.row_id
+        if value is None:  # only NULL keys are left ascending; the non-NULL ones follow descending
+            if self.descending:
+                return or_(key.is_not(None), and_(key.is_(None), row_id < last_id))
+            return and_(key.is_(None), row_id > last_id)
+        if self.descending:
+            return tuple_(key, row_id) < tuple_(value, last_id)
+        later = tuple_(key, row_id) > tuple_(value, last_id)
+        return or_(later, key.is_(None)) if self.nullable else later
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        at = datetime.fromisoformat(created_at)
+def newest_first(created_at: Column[datetime], row_id: Column[UUID]) -> Sort:
+    return Sort(NEWEST_FIRST, created_at, row_id)
+
+
+def sort_query(
+    options: Mapping[str, Column[Any]],
+    row_id: Column[UUID],
+    *,
+    nullable: frozenset[str] = frozenset(),
+    default: str = NEWEST_FIRST,
+) -> Callable[[str], Sort]:
+    """A FastAPI dependency reading `sort=<field>` (ascending) or `sort=-<field>` (descending) among
+    `options`, which name the SQL expression each field sorts by."""
+    fields = ", ".join(f"`{name}`" for name in options)
+    pattern = "^-?(" + "|".join(re.escape(name) for name in options) + ")$"
+
+    def sort(
+        sort: Annotated[
+            str,
+            Query(pattern=pattern, description=f"Order by {fields}; a leading `-` for descending."),
+        ] = default,
+    ) -> Sort:
+        field = sort.removeprefix("-")
+        return Sort(sort, options[field], row_id, descending=sort.startswith("-"), nullable=field in nullable)
+
+    return sort
+
+
+def encode_cursor(sort: Sort, value: Any, row_id: UUID) -> str:
+    shown = value.isoformat() if isinstance(value, date) else value  # datetime is a date too
+    raw = json.dumps([sort.name, shown, str(row_id)], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def _key_value(sort: Sort, shown: Any) -> Any:
+    if shown is None:
+        if not sort.nullable:
+            raise ValueError("no key")
+        return None
+    kind = sort.key.type.python_type
+    if kind is datetime:
+        at = datetime.fromisoformat(shown)
         if at.tzinfo is None:
             raise ValueError("naive timestamp")
-        return at, UUID(row_id)
+        return at
+    if kind is date:
+        return date.fromisoformat(shown)
+    if kind in (int, str) and type(shown) is kind:
+        return shown
+    raise ValueError("wrong key type")
+
+
+def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, shown, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if name != sort.name:
+            raise Problem(
+                400,
+                f"The cursor continues a list sorted by {name!r}, not {sort.name!r}.",
+                title="Invalid cursor",
+            )
+        return _key_value(sort, shown), UUID(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Problem(400, "The cursor is not one this API issued.", title="Invalid cursor") from exc
 
 
 async def keyset_page(
-    session: AsyncSession,
-    stmt: Select[Any],
-    *,
-    created_at: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[UUID],
-    params: PageParams,
+    session: AsyncSession, stmt: Select[Any], *, sort: Sort, params: PageParams
 ) -> tuple[Sequence[Any], str | None]:
-    """Newest first. `stmt` selects one entity; returns the rows of this page and the next cursor."""
+    """`stmt` selects one entity; returns the rows of this page in `sort` order and the next cursor."""
     if params.cursor:
-        at, last_id = decode_cursor(params.cursor)
-        stmt = stmt.where(tuple_(created_at, row_id) < tuple_(at, last_id))
-    stmt = stmt.order_by(created_at.desc(), row_id.desc()).limit(params.limit + 1)
-    rows = (await session.scalars(stmt)).all()
+        stmt = stmt.where(sort.after(*decode_cursor(sort, params.cursor)))
+    stmt = stmt.add_columns(sort.key, sort.row_id).order_by(*sort.order_by()).limit(params.limit + 1)
+    rows = (await session.execute(stmt)).all()
     if len(rows) <= params.limit:
-        return rows, None
+        return [row[0] for row in rows], None
     rows = rows[: params.limit]
-    last = rows[-1]
-    return rows, encode_cursor(getattr(last, created_at.key), getattr(last, row_id.key))
+    _, value, last_id = rows[-1]
+    return [row[0] for row in rows], encode_cursor(sort, value, last_id)

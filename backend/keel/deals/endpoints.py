@@ -10,19 +10,16 @@ from fastapi.responses import StreamingResponse
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.audit.service import record_event
-from keel.core.config import get_settings
 from keel.core.crm_export import csv_export
 from keel.core.errors import Problem
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.deals import service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
-from keel.models import Deal
 
 DealsRead = Annotated[Principal, allowed(Permission.DEALS_READ)]
 DealsManage = Annotated[Principal, allowed(Permission.DEALS_MANAGE)]
@@ -69,11 +66,16 @@ async def create_deal(
 
 @router.get("", response_model=Page[DealOut])
 async def list_deals(
-    principal: DealsRead, uow: UoW, page: PageQuery, where: Annotated[DealFilter, Depends(deal_filter)]
+    principal: DealsRead,
+    uow: UoW,
+    page: PageQuery,
+    where: Annotated[DealFilter, Depends(deal_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> Page[DealOut]:
-    """The deals the caller may see (their role's record scope), newest first, filtered; custom fields
-    filter as `cf.<key>=<value>`."""
-    items, next_cursor = await service.list_deals(uow, principal, page, where)
+    """The deals the caller may see (their role's record scope), filtered, newest first unless sorted
+    otherwise (by close date, a deal without one counts as the latest); custom fields filter as
+    `cf.<key>=<value>`."""
+    items, next_cursor = await service.list_deals(uow, principal, page, where, sort)
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -83,16 +85,19 @@ async def list_deals(
     responses={200: {"content": {"text/csv": {}}, "description": "The deals, streamed"}},
 )
 async def export_deals(
-    request: Request, principal: DealsRead, uow: UoW, where: Annotated[DealFilter, Depends(deal_filter)]
+    request: Request,
+    principal: DealsRead,
+    uow: UoW,
+    where: Annotated[DealFilter, Depends(deal_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> StreamingResponse:
-    """The deals the list shows (same filters, same scope) as CSV, formula-safe; amounts only for those
+    """The deals the list shows (same filters, scope and order) as CSV, formula-safe; amounts only for those
     who see them. Audited."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
     await record_event(
         uow, "crm_export.deals", entity_type="deal", after={"filter": where.model_dump(mode="json")}
     )
-    statement = (await service.filtered_deals(uow, where)).order_by(Deal.created_at, Deal.id)
-    return csv_export(
+    statement = (await service.filtered_deals(uow, where)).order_by(*sort.order_by())
+    return await csv_export(
         request_database(request),
         org_id=uow.tenant,
         user_id=principal.user_id,

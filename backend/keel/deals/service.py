@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, func, select
 
 from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
@@ -18,7 +18,7 @@ from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, StageChangeOut
@@ -240,6 +240,18 @@ async def stage_history(uow: UnitOfWork, deal_id: UUID) -> list[StageChangeOut]:
     return [StageChangeOut.model_validate(row) for row in rows]
 
 
+SORTS = sort_query(
+    {
+        "created_at": Deal.created_at,
+        "updated_at": Deal.updated_at,
+        "name": func.lower(Deal.name, type_=String),
+        "expected_close_date": Deal.expected_close_date,
+    },
+    Deal.id,
+    nullable=frozenset({"expected_close_date"}),
+)
+
+
 def _filtered(where: DealFilter) -> Select[Any]:
     # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
     query = select(Deal)
@@ -282,12 +294,10 @@ def export_row(principal: Principal) -> Callable[[Deal], dict[str, Any]]:
 
 
 async def list_deals(
-    uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter
+    uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter, sort: Sort
 ) -> tuple[list[DealOut], str | None]:
     rows: Sequence[Deal]
     query = await filtered_deals(uow, where)
-    rows, next_cursor = await keyset_page(
-        uow.session, query, created_at=Deal.created_at, row_id=Deal.id, params=params
-    )
+    rows, next_cursor = await keyset_page(uow.session, query, sort=sort, params=params)
     outcomes = await _outcomes(uow, {d.stage_id for d in rows}) if rows else {}
     return [deal_out(d, outcomes[d.stage_id], principal) for d in rows], next_cursor

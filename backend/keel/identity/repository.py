@@ -6,7 +6,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, keyset_page, newest_first
 from keel.models import ApiKey
 
 
@@ -16,5 +16,5 @@ async def get_api_key(session: AsyncSession, key_id: UUID) -> ApiKey | None:
 
 async def list_api_keys(session: AsyncSession, params: PageParams) -> tuple[Sequence[ApiKey], str | None]:
     return await keyset_page(
-        session, select(ApiKey), created_at=ApiKey.created_at, row_id=ApiKey.id, params=params
+        session, select(ApiKey), sort=newest_first(ApiKey.created_at, ApiKey.id), params=params
     )

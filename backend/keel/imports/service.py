@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keel.audit.service import record_event
 from keel.core.errors import Problem
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, keyset_page, newest_first
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import definitions
 from keel.identity.service import Principal
@@ -109,7 +109,7 @@ async def get_import(uow: UnitOfWork, import_id: UUID, *, for_update: bool = Fal
 
 async def list_imports(uow: UnitOfWork, params: PageParams) -> tuple[Sequence[Import], str | None]:
     return await keyset_page(
-        uow.session, select(Import), created_at=Import.created_at, row_id=Import.id, params=params
+        uow.session, select(Import), sort=newest_first(Import.created_at, Import.id), params=params
     )
 
 

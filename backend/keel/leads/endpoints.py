@@ -3,23 +3,45 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.audit.service import record_event
+from keel.core.crm_export import csv_export
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
-from keel.core.uow import UnitOfWorkRoute, UoW
+from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 from keel.leads import service
-from keel.leads.schemas import ConversionOut, LeadConversion, LeadCreate, LeadOut, LeadPatch, Status
+from keel.leads.schemas import (
+    ConversionOut,
+    LeadConversion,
+    LeadCreate,
+    LeadFilter,
+    LeadOut,
+    LeadPatch,
+    Status,
+)
 
 LeadsRead = Annotated[Principal, allowed(Permission.LEADS_READ)]
 LeadsManage = Annotated[Principal, allowed(Permission.LEADS_MANAGE)]
 
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=UnitOfWorkRoute)
+
+
+def lead_filter(
+    owner_id: UUID | None = None,
+    status: Status | None = None,
+    source: Annotated[str | None, Query(max_length=50)] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
+) -> LeadFilter:
+    return LeadFilter(owner_id=owner_id, status=status, source=source, tag=tag, email=email, custom=custom)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
@@ -37,19 +59,42 @@ async def list_leads(
     principal: LeadsRead,
     uow: UoW,
     page: PageQuery,
-    owner_id: UUID | None = None,
-    status: Status | None = None,
-    source: Annotated[str | None, Query(max_length=50)] = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
-    custom: Annotated[dict[str, str], Depends(custom_query)] = {},  # noqa: B006 (FastAPI fills it)
+    where: Annotated[LeadFilter, Depends(lead_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> Page[LeadOut]:
-    """The leads the caller may see (their role's record scope), newest first, filtered; custom fields
-    filter as `cf.<key>=<value>`."""
-    rows, next_cursor = await service.list_leads(
-        uow, page, owner_id=owner_id, status=status, source=source, tag=tag, email=email, custom=custom
-    )
+    """The leads the caller may see (their role's record scope), filtered, newest first unless sorted
+    otherwise; custom fields filter as `cf.<key>=<value>`."""
+    rows, next_cursor = await service.list_leads(uow, page, where, sort)
     return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The leads, streamed"}},
+)
+async def export_leads(
+    request: Request,
+    principal: LeadsRead,
+    uow: UoW,
+    where: Annotated[LeadFilter, Depends(lead_filter)],
+    sort: Annotated[Sort, Depends(service.SORTS)],
+) -> StreamingResponse:
+    """The leads the list shows (same filters, scope and order) as CSV, formula-safe. Audited."""
+    await record_event(
+        uow, "crm_export.leads", entity_type="lead", after={"filter": where.model_dump(mode="json")}
+    )
+    statement = (await service.filtered_leads(uow, where)).order_by(*sort.order_by())
+    return await csv_export(
+        request_database(request),
+        org_id=uow.tenant,
+        user_id=principal.user_id,
+        scope=principal.record_scope,
+        statement=statement,
+        columns=service.EXPORT_COLUMNS,
+        name="leads",
+        shape=service.export_row,
+    )
 
 
 @router.get("/{lead_id}", response_model=LeadOut)

@@ -65,6 +65,15 @@ class LeadPatch(BaseModel):
     external_id: ExternalId | None = None
 
 
+class LeadFilter(BaseModel):
+    custom: dict[str, str] = Field(default_factory=dict)
+    owner_id: UUID | None = None
+    status: Status | None = None
+    source: str | None = None
+    tag: str | None = None
+    email: str | None = None
+
+
 class LeadOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

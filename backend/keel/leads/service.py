@@ -21,13 +21,20 @@ from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact, normalise_phone
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate
 from keel.deals.service import create_deal
 from keel.identity.service import Principal
-from keel.leads.schemas import ConversionOut, LeadConversion, LeadCreate, LeadOut, LeadPatch, Status
+from keel.leads.schemas import (
+    ConversionOut,
+    LeadConversion,
+    LeadCreate,
+    LeadFilter,
+    LeadOut,
+    LeadPatch,
+)
 from keel.models import Account, Lead
 
 _FIELDS = (
@@ -205,40 +212,34 @@ async def convert_lead(
     return _converted(lead), True
 
 
-def _filtered(
-    owner_id: UUID | None, status: Status | None, source: str | None, tag: str | None, email: str | None
-) -> Select[Any]:
+SORTS = sort_query({"created_at": Lead.created_at, "updated_at": Lead.updated_at}, Lead.id)
+
+
+async def filtered_leads(uow: UnitOfWork, where: LeadFilter) -> Select[Any]:
     # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
-    query = select(Lead)
-    if owner_id is not None:
-        query = query.where(Lead.owner_id == owner_id)
-    if status is not None:
-        query = query.where(Lead.status == status)
-    if source is not None:
-        query = query.where(Lead.source == source)
-    if tag is not None:
-        query = query.where(Lead.tags.contains([tag]))
-    if email is not None:
-        query = query.where(Lead.email == email.strip().lower())
+    query = select(Lead).where(*await custom_filter(uow, "lead", Lead.custom, where.custom))
+    for field in ("owner_id", "status", "source"):
+        if (value := getattr(where, field)) is not None:
+            query = query.where(getattr(Lead, field) == value)
+    if where.tag is not None:
+        query = query.where(Lead.tags.contains([where.tag]))
+    if where.email is not None:
+        query = query.where(Lead.email == where.email.strip().lower())
     return query
 
 
+EXPORT_COLUMNS = [
+    "id", "first_name", "last_name", "company", "title", "email", "phone", "country", "source", "status",
+    "disqualified_reason", "owner_id", "assignee_id", "tags", "custom", "external_id", "account_id",
+    "contact_id", "deal_id", "converted_at", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def export_row(lead: Lead) -> dict[str, Any]:
+    return {c: getattr(lead, c) for c in EXPORT_COLUMNS}
+
+
 async def list_leads(
-    uow: UnitOfWork,
-    params: PageParams,
-    *,
-    owner_id: UUID | None = None,
-    status: Status | None = None,
-    source: str | None = None,
-    tag: str | None = None,
-    email: str | None = None,
-    custom: dict[str, str] | None = None,
+    uow: UnitOfWork, params: PageParams, where: LeadFilter, sort: Sort
 ) -> tuple[Sequence[Lead], str | None]:
-    conditions = await custom_filter(uow, "lead", Lead.custom, custom or {})
-    return await keyset_page(
-        uow.session,
-        _filtered(owner_id, status, source, tag, email).where(*conditions),
-        created_at=Lead.created_at,
-        row_id=Lead.id,
-        params=params,
-    )
+    return await keyset_page(uow.session, await filtered_leads(uow, where), sort=sort, params=params)

@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.etag import IfMatch, etag, required_version
-from keel.core.pagination import Page, PageQuery
+from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -36,14 +36,16 @@ async def list_tickets(
     principal: TicketsRead,
     uow: UoW,
     page: PageQuery,
+    sort: Annotated[Sort, Depends(service.SORTS)],
     status: TicketStatus | None = None,
     priority: Priority | None = None,
     assignee_id: UUID | None = None,
     account_id: UUID | None = None,
 ) -> Page[TicketOut]:
-    """The tickets the caller may see (their scope, and those of accounts they see), newest first."""
+    """The tickets the caller may see (their scope, and those of accounts they see), newest first
+    unless sorted otherwise."""
     rows, next_cursor = await service.list_tickets(
-        uow, page, status=status, priority=priority, assignee_id=assignee_id, account_id=account_id
+        uow, page, sort, status=status, priority=priority, assignee_id=assignee_id, account_id=account_id
     )
     return Page(items=[TicketOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 

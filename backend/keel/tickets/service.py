@@ -15,7 +15,7 @@ from keel.access.ownership import keep_within_scope, owner_for, require_member
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, keyset_page
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
 from keel.models import Account, Contact, ContactAccount, Ticket
@@ -185,9 +185,13 @@ def _filtered(
     return query
 
 
+SORTS = sort_query({"created_at": Ticket.created_at, "updated_at": Ticket.updated_at}, Ticket.id)
+
+
 async def list_tickets(
     uow: UnitOfWork,
     params: PageParams,
+    sort: Sort,
     *,
     status: TicketStatus | None = None,
     priority: Priority | None = None,
@@ -197,7 +201,6 @@ async def list_tickets(
     return await keyset_page(
         uow.session,
         _filtered(status, priority, assignee_id, account_id),
-        created_at=Ticket.created_at,
-        row_id=Ticket.id,
+        sort=sort,
         params=params,
     )

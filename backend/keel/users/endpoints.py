@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.pagination import Page, PageQuery, keyset_page
+from keel.core.pagination import Page, PageQuery, keyset_page, newest_first
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -45,7 +45,7 @@ async def invite_member(
 @invitations.get("", response_model=Page[InvitationOut])
 async def list_invitations(principal: MembersRead, uow: UoW, page: PageQuery) -> Page[InvitationOut]:
     rows, next_cursor = await keyset_page(
-        uow.session, select(Invitation), created_at=Invitation.created_at, row_id=Invitation.id, params=page
+        uow.session, select(Invitation), sort=newest_first(Invitation.created_at, Invitation.id), params=page
     )
     return Page(items=[InvitationOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
@@ -104,8 +104,7 @@ async def list_my_security_events(principal: OwnProfile, uow: UoW, page: PageQue
     rows, next_cursor = await keyset_page(
         uow.session,
         select(SecurityEvent),
-        created_at=SecurityEvent.created_at,
-        row_id=SecurityEvent.id,
+        sort=newest_first(SecurityEvent.created_at, SecurityEvent.id),
         params=page,
     )
     return Page(items=[SecurityEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)

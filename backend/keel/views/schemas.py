@@ -11,10 +11,11 @@ RecordType = Literal["account", "contact", "deal", "lead", "ticket", "activity"]
 ViewName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 FilterValue = Annotated[str, Field(max_length=254)]
 
-# The list filters each record type takes (custom fields add `cf.<key>` to the first four).
+# The list filters each record type takes (custom fields add `cf.<key>` to the first four; each also
+# keeps its `sort`).
 FILTERS: dict[str, frozenset[str]] = {
     "account": frozenset({"owner_id", "lifecycle_stage", "tag", "domain"}),
-    "contact": frozenset({"owner_id", "account_id", "email"}),
+    "contact": frozenset({"owner_id", "account_id", "email", "tag"}),
     "deal": frozenset(
         {"owner_id", "account_id", "pipeline_id", "stage_id", "status", "tag", "close_from", "close_to"}
     ),
@@ -45,7 +46,8 @@ PATHS = {
 
 def check_filters(record_type: str, filters: dict[str, str]) -> None:
     custom = record_type in ("account", "contact", "deal", "lead")
-    unknown = [k for k in filters if k not in FILTERS[record_type] and not (custom and k.startswith("cf."))]
+    known = FILTERS[record_type] | {"sort"}  # every list takes its order too
+    unknown = [k for k in filters if k not in known and not (custom and k.startswith("cf."))]
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))} is not a filter of {record_type}s")
 

@@ -100,5 +100,5 @@ def export_path(resource: str) -> ReadPath:
     return exported
 
 
-for _resource in ("accounts", "deals"):
+for _resource in ("accounts", "contacts", "deals", "leads"):
     REGISTRY[_resource].paths["export"] = export_path(_resource)

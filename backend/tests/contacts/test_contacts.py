@@ -3,6 +3,8 @@ primary), within the caller's record scope, every change audited."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Org
+from tests.deals.test_deals import token_of
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
@@ -162,3 +165,38 @@ async def test_links_cannot_reach_another_organisations_rows_even_in_plain_sql(
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             runtime.execute(statement, [org_a.id, *values])
         runtime.rollback()
+
+
+async def test_the_export_shows_the_lists_contacts_with_their_primary_account_formula_safe(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, other = await make_user(org_a), await make_user(org_a)
+    acme = await account(client, org_a, str(rep.id))
+    ada = await create(
+        client,
+        org_a.headers,
+        first_name="=CMD()",
+        last_name="Lovelace",
+        owner_id=str(rep.id),
+        account_ids=[acme],
+        primary_account_id=acme,
+        tags=["vip"],
+    )
+    await create(client, org_a.headers, last_name="Babbage", owner_id=str(rep.id))
+    await create(client, org_a.headers, last_name="Hopper", owner_id=str(other.id), tags=["vip"])
+
+    mine = await client.get(
+        f"{CONTACTS}/export", params={"sort": "last_name"}, headers=await token_of(client, rep)
+    )
+    assert mine.status_code == 200 and mine.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(mine.text)))
+    assert [r["last_name"] for r in rows] == ["Babbage", "Lovelace"]  # not another rep's Hopper
+    lovelace = rows[1]
+    assert lovelace["id"] == ada.json()["id"] and lovelace["first_name"] == "'=CMD()"
+    assert lovelace["primary_account_id"] == acme and rows[0]["primary_account_id"] == ""
+    tagged = await client.get(f"{CONTACTS}/export", params={"tag": "vip"}, headers=org_a.headers)
+    assert sorted(r["last_name"] for r in csv.DictReader(io.StringIO(tagged.text))) == ["Hopper", "Lovelace"]
+    trail = await client.get(
+        "/api/v1/audit-events", params={"action": "crm_export.contacts"}, headers=org_a.headers
+    )
+    assert [e["after"]["filter"]["tag"] for e in trail.json()["items"]] == ["vip", None]

@@ -4,6 +4,8 @@ into an account (or an existing one), a contact and a deal, which the lead links
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -242,3 +244,28 @@ async def test_a_sales_rep_converts_their_own_leads_only_and_support_converts_no
         await client.post(f"{LEADS}/{elsewhere['id']}/conversion", headers=org_a.headers)
     ).status_code == 404
     assert (await client.get(f"{LEADS}/{elsewhere['id']}", headers=org_b.headers)).json()["status"] == "new"
+
+
+async def test_the_export_shows_the_lists_leads_to_those_who_read_leads(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, other = await make_user(org_a), await make_user(org_a)
+    mine = await made(
+        client, org_a.headers, LEADS, company="@SUM(1+1)", source="webinar", owner_id=str(rep.id)
+    )
+    await made(client, org_a.headers, LEADS, company="Initech", source="webinar", owner_id=str(other.id))
+    await made(client, org_a.headers, LEADS, company="Globex", source="fair", owner_id=str(rep.id))
+
+    exported = await client.get(
+        f"{LEADS}/export", params={"source": "webinar"}, headers=await token_of(client, rep)
+    )
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["id"], r["company"], r["status"]) for r in rows] == [(mine["id"], "'@SUM(1+1)", "new")]
+    support = await token_of(client, await make_user(org_a, "support"))
+    refused = await client.get(f"{LEADS}/export", headers=support)
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    trail = await client.get(
+        "/api/v1/audit-events", params={"action": "crm_export.leads"}, headers=org_a.headers
+    )
+    assert [e["after"]["filter"]["source"] for e in trail.json()["items"]] == ["webinar"]
