@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityPatch, Links
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
@@ -100,18 +101,10 @@ async def get_activity(uow: UnitOfWork, activity_id: UUID, *, for_update: bool =
     return activity
 
 
-async def _changeable(uow: UnitOfWork, principal: Principal, activity_id: UUID) -> Activity:
-    """Locked for a change. Some activities are readable through a linked record without being the
-    caller's to change: those are refused (the database refuses them too)."""
-    activity = await get_activity(uow, activity_id)
-    keep_within_scope(principal, activity.owner_id, activity.assignee_id, "activities")
-    return await get_activity(uow, activity_id, for_update=True)
-
-
 async def update_activity(
     uow: UnitOfWork, principal: Principal, activity_id: UUID, patch: ActivityPatch, *, expected_version: int
 ) -> Activity:
-    activity = await _changeable(uow, principal, activity_id)
+    activity = await changeable(partial(get_activity, uow), principal, activity_id, "activities")
     if activity.version != expected_version:
         raise stale()
     changes = patch.model_dump(exclude_unset=True, exclude={"done"})
@@ -138,7 +131,7 @@ async def update_activity(
 
 
 async def delete_activity(uow: UnitOfWork, principal: Principal, activity_id: UUID) -> None:
-    activity = await _changeable(uow, principal, activity_id)
+    activity = await changeable(partial(get_activity, uow), principal, activity_id, "activities")
     await uow.session.delete(activity)
     await record_event(
         uow, "activity.deleted", entity_type="activity", entity_id=activity_id, before=_snapshot(activity)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, select
 
-from keel.access.ownership import keep_within_scope, owner_for, require_member
+from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
@@ -104,18 +105,10 @@ def _move(ticket: Ticket, status: str, now: datetime) -> None:
         ticket.resolved_at = None
 
 
-async def _changeable(uow: UnitOfWork, principal: Principal, ticket_id: UUID) -> Ticket:
-    """Locked for a change. Some tickets are readable through a linked record without being the
-    caller's to change: those are refused (the database refuses them too)."""
-    ticket = await get_ticket(uow, ticket_id)
-    keep_within_scope(principal, ticket.owner_id, ticket.assignee_id, "tickets")
-    return await get_ticket(uow, ticket_id, for_update=True)
-
-
 async def update_ticket(
     uow: UnitOfWork, principal: Principal, ticket_id: UUID, patch: TicketPatch, *, expected_version: int
 ) -> Ticket:
-    ticket = await _changeable(uow, principal, ticket_id)
+    ticket = await changeable(partial(get_ticket, uow), principal, ticket_id, "tickets")
     if ticket.version != expected_version:
         raise stale()
     changes = patch.model_dump(exclude_unset=True, exclude={"status"})
@@ -163,7 +156,7 @@ async def mark_responded(uow: UnitOfWork, ticket_id: UUID, at: datetime) -> None
 
 
 async def delete_ticket(uow: UnitOfWork, principal: Principal, ticket_id: UUID) -> None:
-    ticket = await _changeable(uow, principal, ticket_id)
+    ticket = await changeable(partial(get_ticket, uow), principal, ticket_id, "tickets")
     await uow.session.delete(ticket)
     await record_event(
         uow, "ticket.deleted", entity_type="ticket", entity_id=ticket_id, before=_snapshot(ticket)
