@@ -102,3 +102,32 @@ def export_path(resource: str) -> ReadPath:
 
 for _resource in ("accounts", "contacts", "deals", "leads"):
     REGISTRY[_resource].paths["export"] = export_path(_resource)
+
+
+def search_path(record_type: str, words: str) -> ReadPath:
+    """The search box, for `words` every seeded record of `record_type` holds."""
+
+    async def found(viewer: Viewer, ids: set[str]) -> set[str]:
+        params = {"q": words, "types": record_type, "limit": 50}
+        answer = await viewer.client.get("/api/v1/search", params=params, headers=viewer.headers)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) < 50, "more records than one page of results"
+        return {hit["id"] for hit in answer.json()}
+
+    return found
+
+
+async def summarised(viewer: Viewer, ids: set[str]) -> set[str]:
+    """The accounts whose customer summary the viewer is shown."""
+    shown = set()
+    for account_id in ids:
+        answer = await viewer.client.get(f"/api/v1/accounts/{account_id}/summary", headers=viewer.headers)
+        assert answer.status_code in (200, 404), answer.text
+        if answer.status_code == 200:
+            shown.add(account_id)
+    return shown
+
+
+REGISTRY["accounts"].paths.update(search=search_path("account", "Acme"), summary=summarised)
+REGISTRY["contacts"].paths["search"] = search_path("contact", "Lovelace")
+REGISTRY["deals"].paths["search"] = search_path("deal", "Renewal")
