@@ -335,7 +335,7 @@ def running_api(env: dict[str, str], processes: int = 1) -> Iterator[list[str]]:
     ]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: a busy 2-core machine starts several slowly
         for base in bases:
             while True:
                 try:
