@@ -130,7 +130,7 @@ def serve(
     """Run the API (uvicorn)."""
     settings = get_settings()
     uvicorn.run(
-        "keel.main:create_app",
+        "keel.main:serving_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -138,6 +138,9 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,
+        # A worker imports the whole app before it answers the supervisor's health check; on a busy
+        # 2-core host that takes longer than uvicorn's 5 s default, and workers were replaced forever.
+        timeout_worker_healthcheck=30,
     )
 
 
