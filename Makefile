@@ -36,4 +36,4 @@ openapi: deps
 
 bench: deps
 	@$(RUN) python bench/run.py && $(RUN) python bench/identity.py && $(RUN) python bench/access.py \
-	  && $(RUN) python bench/imports.py
+	  && $(RUN) python bench/imports.py && $(RUN) python bench/crm.py

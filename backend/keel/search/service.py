@@ -124,13 +124,8 @@ async def search(
     if not readable:
         return []
     # A little more lenient than pg_trgm's 0.6, so one wrong letter in a short name still finds it.
-    # The generic plan: a custom one is made afresh for every search (4-6 ms of planning against
-    # about 1 ms, for the same execution; docs/performance.md, "CRM at 1,000 organisations").
     await uow.session.execute(
-        select(
-            func.set_config("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY), True),
-            func.set_config("plan_cache_mode", "force_generic_plan", True),
-        )
+        select(func.set_config("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY), True))
     )
     hits = union_all(*_selects(query.strip(), readable)).subquery()
     rows = await uow.session.execute(select(hits).order_by(hits.c.score.desc(), hits.c.title).limit(limit))
