@@ -139,7 +139,7 @@ def serve(
         access_log=False,
         server_header=False,
         # A worker imports the whole app before it answers the supervisor's health check; on a busy
-        # 2-core host that takes longer than uvicorn's 5 s default, and workers were replaced forever.
+        # 2-core host that takes longer than uvicorn's 5 s default, and workers were replaced for minutes.
         timeout_worker_healthcheck=30,
     )
 
