@@ -18,11 +18,10 @@ from keel.accounts.schemas import (
     MergeRequest,
 )
 from keel.accounts.summary import AccountSummary, account_summary
-from keel.audit.service import record_event
-from keel.core.crm_export import csv_export
+from keel.audit.exports import audited_export
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery, Sort
-from keel.core.uow import UnitOfWorkRoute, UoW, request_database
+from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -89,18 +88,15 @@ async def export_accounts(
     sort: Annotated[Sort, Depends(service.SORTS)],
 ) -> StreamingResponse:
     """The accounts the list shows (same filters, scope and order) as CSV, formula-safe. Audited."""
-    await record_event(
-        uow, "crm_export.accounts", entity_type="account", after={"filter": where.model_dump(mode="json")}
-    )
-    statement = (await service.filtered_accounts(uow, where)).order_by(*sort.order_by())
-    return await csv_export(
-        request_database(request),
-        org_id=uow.tenant,
-        user_id=principal.user_id,
-        scope=principal.record_scope,
-        statement=statement,
-        columns=EXPORT_COLUMNS,
+    return await audited_export(
+        request,
+        uow,
+        principal,
         name="accounts",
+        entity_type="account",
+        where=where,
+        statement=(await service.filtered_accounts(uow, where)).order_by(*sort.order_by()),
+        columns=EXPORT_COLUMNS,
         shape=lambda account: {c: getattr(account, c) for c in EXPORT_COLUMNS},
     )
 

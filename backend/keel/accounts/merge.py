@@ -48,14 +48,32 @@ async def _pair(
     return rows[survivor_id], rows[duplicate_id]
 
 
-def _absorb(kind: str, survivor: Any, duplicate: Any) -> None:
-    """The survivor's values stand; empty ones take the duplicate's. Tags and custom values unite."""
+async def _move_references(
+    uow: UnitOfWork, duplicate_id: UUID, survivor_id: UUID, references: tuple[tuple[str, Any, Any], ...]
+) -> dict[str, int]:
+    """Points every (name, model, column) reference to the duplicate at the survivor; how many moved."""
+    moved: dict[str, int] = {}
+    for name, model, column in references:
+        result = await uow.session.execute(
+            update(model).where(column == duplicate_id).values({column.key: survivor_id})
+        )
+        moved[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return moved
+
+
+async def _absorb_and_delete(uow: UnitOfWork, kind: str, survivor: Any, duplicate: Any) -> None:
+    """The survivor's values stand; empty ones take the duplicate's (its external id too, freed first).
+    Tags and custom values unite. Then the duplicate is deleted."""
     for field in FILLED[kind]:
         if getattr(survivor, field) is None:
             setattr(survivor, field, getattr(duplicate, field))
     survivor.tags = sorted(set(survivor.tags) | set(duplicate.tags))
     survivor.custom = {**duplicate.custom, **survivor.custom}
     survivor.version += 1
+    duplicate.external_id = None
+    await uow.session.flush()
+    await uow.session.delete(duplicate)
+    await uow.session.flush()
 
 
 async def merge_accounts(
@@ -63,7 +81,6 @@ async def merge_accounts(
 ) -> Account:
     survivor, duplicate = await _pair(uow, principal, Account, survivor_id, duplicate_id)
     before = snapshot(duplicate, ("name", *FILLED["account"], "owner_id", "tags", "custom"))
-    moved: dict[str, int] = {}
     async with uow.whole_organisation():
         # A contact of both keeps one link (the survivor's), primary if either was.
         both = set(
@@ -96,24 +113,21 @@ async def merge_accounts(
                 )
                 .values(is_primary=True)
             )
-        for name, model, column in (
-            ("contacts", ContactAccount, ContactAccount.account_id),
-            ("deals", Deal, Deal.account_id),
-            ("tickets", Ticket, Ticket.account_id),
-            ("activities", Activity, Activity.account_id),
-            ("leads", Lead, Lead.account_id),
-        ):
-            result = await uow.session.execute(
-                update(model).where(column == duplicate.id).values({column.key: survivor.id})
-            )
-            moved[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        moved = await _move_references(
+            uow,
+            duplicate.id,
+            survivor.id,
+            (
+                ("contacts", ContactAccount, ContactAccount.account_id),
+                ("deals", Deal, Deal.account_id),
+                ("tickets", Ticket, Ticket.account_id),
+                ("activities", Activity, Activity.account_id),
+                ("leads", Lead, Lead.account_id),
+            ),
+        )
         if duplicate.lifecycle_stage == "customer":
             survivor.lifecycle_stage = "customer"
-        _absorb("account", survivor, duplicate)
-        duplicate.external_id = None
-        await uow.session.flush()
-        await uow.session.delete(duplicate)
-        await uow.session.flush()
+        await _absorb_and_delete(uow, "account", survivor, duplicate)
     await record_event(
         uow,
         "account.merged",
@@ -132,7 +146,6 @@ async def merge_contacts(
     before = snapshot(
         duplicate, ("first_name", "last_name", *FILLED["contact"], "owner_id", "tags", "custom")
     )
-    moved: dict[str, int] = {}
     async with uow.whole_organisation():
         kept = select(ContactAccount.account_id).where(ContactAccount.contact_id == survivor.id)
         has_primary = await uow.session.scalar(
@@ -150,21 +163,18 @@ async def merge_contacts(
         await uow.session.execute(
             update(ContactAccount).where(ContactAccount.contact_id == duplicate.id).values(moving)
         )
-        for name, model, column in (
-            ("deals", Deal, Deal.primary_contact_id),
-            ("tickets", Ticket, Ticket.contact_id),
-            ("activities", Activity, Activity.contact_id),
-            ("leads", Lead, Lead.contact_id),
-        ):
-            result = await uow.session.execute(
-                update(model).where(column == duplicate.id).values({column.key: survivor.id})
-            )
-            moved[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        _absorb("contact", survivor, duplicate)
-        duplicate.external_id = None
-        await uow.session.flush()
-        await uow.session.delete(duplicate)
-        await uow.session.flush()
+        moved = await _move_references(
+            uow,
+            duplicate.id,
+            survivor.id,
+            (
+                ("deals", Deal, Deal.primary_contact_id),
+                ("tickets", Ticket, Ticket.contact_id),
+                ("activities", Activity, Activity.contact_id),
+                ("leads", Lead, Lead.contact_id),
+            ),
+        )
+        await _absorb_and_delete(uow, "contact", survivor, duplicate)
     await record_event(
         uow,
         "contact.merged",

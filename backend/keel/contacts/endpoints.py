@@ -10,13 +10,12 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.accounts.merge import merge_contacts as merge_contacts_into
 from keel.accounts.schemas import MergeRequest
-from keel.audit.service import record_event
+from keel.audit.exports import audited_export
 from keel.contacts import service
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
-from keel.core.crm_export import csv_export
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery, Sort
-from keel.core.uow import UnitOfWorkRoute, UoW, request_database
+from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -75,18 +74,15 @@ async def export_contacts(
 ) -> StreamingResponse:
     """The contacts the list shows (same filters, scope and order) as CSV, formula-safe, each with its
     primary account. Audited."""
-    await record_event(
-        uow, "crm_export.contacts", entity_type="contact", after={"filter": where.model_dump(mode="json")}
-    )
-    statement = (await service.filtered_contacts(uow, where)).order_by(*sort.order_by())
-    return await csv_export(
-        request_database(request),
-        org_id=uow.tenant,
-        user_id=principal.user_id,
-        scope=principal.record_scope,
-        statement=service.exported(statement),
-        columns=service.EXPORT_COLUMNS,
+    return await audited_export(
+        request,
+        uow,
+        principal,
         name="contacts",
+        entity_type="contact",
+        where=where,
+        statement=service.exported((await service.filtered_contacts(uow, where)).order_by(*sort.order_by())),
+        columns=service.EXPORT_COLUMNS,
         shape=service.export_row,
     )
 

@@ -9,12 +9,11 @@ from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.audit.service import record_event
-from keel.core.crm_export import csv_export
+from keel.audit.exports import audited_export
 from keel.core.errors import Problem
 from keel.core.etag import IfMatch, etag, required_version
 from keel.core.pagination import Page, PageQuery, Sort
-from keel.core.uow import UnitOfWorkRoute, UoW, request_database
+from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
 from keel.deals import service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
@@ -93,18 +92,15 @@ async def export_deals(
 ) -> StreamingResponse:
     """The deals the list shows (same filters, scope and order) as CSV, formula-safe; amounts only for those
     who see them. Audited."""
-    await record_event(
-        uow, "crm_export.deals", entity_type="deal", after={"filter": where.model_dump(mode="json")}
-    )
-    statement = (await service.filtered_deals(uow, where)).order_by(*sort.order_by())
-    return await csv_export(
-        request_database(request),
-        org_id=uow.tenant,
-        user_id=principal.user_id,
-        scope=principal.record_scope,
-        statement=statement,
-        columns=service.EXPORT_COLUMNS,
+    return await audited_export(
+        request,
+        uow,
+        principal,
         name="deals",
+        entity_type="deal",
+        where=where,
+        statement=(await service.filtered_deals(uow, where)).order_by(*sort.order_by()),
+        columns=service.EXPORT_COLUMNS,
         shape=service.export_row(principal),
     )
 
