@@ -4,7 +4,11 @@ Authlib's grants are synchronous; they run inside `AsyncSession.run_sync`, so ev
 they make goes through the request's own transaction (the unit of work), under row-level security.
 What Authlib lacks is added here and tested: PKCE is mandatory and S256 only, authorization codes
 are redeemed atomically and a second redemption revokes what the first issued, refresh tokens rotate
-on every use and the reuse of a rotated one revokes its whole family, and tokens can be DPoP-bound.
+on every use and the reuse of a rotated one revokes its whole family, and tokens can be DPoP-bound; so
+can codes, when the authorization request names a key (`dpop_jkt`, RFC 9449 section 10).
+
+Codes and refresh tokens are random and name no one (ADR 0015): the organisation holding one is found
+by its hash through a definer function, and the row is then read under that tenant's policy.
 
 One `KeelAuthorizationServer` is built per request: it carries that request's context (database
 session, signing key, DPoP key, and the side effects to finish after Authlib returns).
@@ -22,13 +26,14 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     grants,
 )
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, or_, select, text, update
 
 from keel.identity import opaque
+from keel.identity.dpop import is_jwk_thumbprint
 from keel.identity.oauth_objects import (
     ApiKeyClient,
     Client,
@@ -51,6 +56,7 @@ from keel.models import AuthorizationCode, Membership, OAuthClient, Organization
 
 CODE_SECONDS = 60
 _API_KEY = text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)")
+_CREDENTIAL_ORG = text("SELECT keel.oauth_credential_org(:kind, :hash)")
 SCOPES = ("api", "offline_access")  # no ID tokens are issued, so no "openid"
 
 
@@ -59,6 +65,15 @@ def _is_uuid(value: str) -> bool:
         UUID(value)
     except ValueError:
         return False
+    return True
+
+
+def _enter_tenant_of(ctx: RequestContext, kind: str, value_hash: bytes) -> bool:
+    """Enter the organisation that holds this code or refresh token; False when none does."""
+    org_id: UUID | None = ctx.db.scalar(_CREDENTIAL_ORG, {"kind": kind, "hash": value_hash})
+    if org_id is None:
+        return False
+    ctx.enter(org_id)
     return True
 
 
@@ -92,9 +107,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
     server: KeelAuthorizationServer
 
+    def validate_authorization_request(self) -> str:
+        redirect_uri: str = super().validate_authorization_request()
+        # At most one; blank counts as absent (RFC 6749 section 3.1), anything else must be a thumbprint.
+        jkt = self.request.payload.datalist.get("dpop_jkt", [])
+        if len(jkt) > 1 or (jkt and jkt[0] and not is_jwk_thumbprint(jkt[0])):
+            raise InvalidRequestError(
+                "'dpop_jkt' must be one base64url SHA-256 JWK thumbprint (43 characters).",
+                redirect_uri=redirect_uri,
+            )
+        return redirect_uri
+
     def generate_authorization_code(self) -> str:
-        owner: ResourceOwner = self.request.user
-        code, _ = opaque.new_credential(owner.org_id)
+        code, _ = opaque.new_bearer_secret()
         return code
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
@@ -112,6 +137,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 nonce=data.get("nonce"),
+                dpop_jkt=data.get("dpop_jkt") or None,
                 auth_time=grantee.auth_time,
                 expires_at=ctx.now + timedelta(seconds=CODE_SECONDS),
             )
@@ -121,11 +147,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Client) -> StoredCode | None:
         """Redeem the code: exactly one caller wins; a later one revokes what the winner got."""
         ctx = self.server.ctx
-        parsed = opaque.parse_credential(code)
-        if parsed is None:
+        code_hash = opaque.bearer_digest(code)
+        if code_hash is None or not _enter_tenant_of(ctx, "code", code_hash):
             return None
-        org_id, code_hash = parsed
-        ctx.enter(org_id)
+        # A code bound to a DPoP key is redeemed only with a proof by that key, and a refused attempt
+        # does not spend it: whoever intercepted it cannot take it from its rightful holder either.
+        key_matches: ColumnElement[bool] = AuthorizationCode.dpop_jkt.is_(None)
+        if ctx.dpop_jkt is not None:
+            key_matches = or_(key_matches, AuthorizationCode.dpop_jkt == ctx.dpop_jkt)
         row = ctx.db.scalar(
             update(AuthorizationCode)
             .where(
@@ -133,19 +162,23 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 AuthorizationCode.redeemed_at.is_(None),
                 AuthorizationCode.expires_at > ctx.now,
                 AuthorizationCode.client_id == client.get_client_id(),
+                key_matches,
             )
             .values(redeemed_at=ctx.now)
             .returning(AuthorizationCode)
         )
         if row is not None:
             return StoredCode(row)
-        spent = ctx.db.scalar(
-            select(AuthorizationCode).where(
-                AuthorizationCode.code_hash == code_hash, AuthorizationCode.redeemed_at.is_not(None)
-            )
-        )
-        if spent is not None and spent.family_id is not None:
-            ctx.revoke_family(spent.family_id, "token.code_reuse_detected")
+        stored = ctx.db.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash))
+        if stored is None:
+            return None
+        if stored.redeemed_at is not None:
+            if stored.family_id is not None:
+                ctx.revoke_family(stored.family_id, "token.code_reuse_detected")
+            return None
+        live = stored.expires_at > ctx.now and stored.client_id == client.get_client_id()
+        if live and stored.dpop_jkt is not None:
+            raise InvalidGrantError("The code is bound to a DPoP key: send a DPoP proof signed by that key.")
         return None
 
     def delete_authorization_code(self, authorization_code: StoredCode) -> None:
@@ -174,11 +207,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> StoredRefreshToken | None:
         ctx = self.server.ctx
-        parsed = opaque.parse_credential(refresh_token)
-        if parsed is None:
+        token_hash = opaque.bearer_digest(refresh_token)
+        if token_hash is None or not _enter_tenant_of(ctx, "refresh_token", token_hash):
             return None
-        org_id, token_hash = parsed
-        ctx.enter(org_id)
         # Row lock: two refreshes with one token run one after the other; the second is a reuse.
         row = ctx.db.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
@@ -221,12 +252,12 @@ class Revocation(RevocationEndpoint):
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> RevocableFamily | None:
         ctx = self.server.ctx
-        parsed = opaque.parse_credential(token_string)
-        if parsed is not None:
-            org_id, token_hash = parsed
-            ctx.enter(org_id)
+        token_hash = opaque.bearer_digest(token_string)
+        if token_hash is not None:  # access tokens are far longer than any refresh token
+            if not _enter_tenant_of(ctx, "refresh_token", token_hash):
+                return None
             row = ctx.db.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
-            return RevocableFamily(org_id, row.family_id, row.client_id) if row is not None else None
+            return RevocableFamily(row.org_id, row.family_id, row.client_id) if row is not None else None
         if ctx.verification_keys is None:
             return None
         try:
@@ -397,5 +428,5 @@ class KeelAuthorizationServer(AuthorizationServer):
             "scope": scope or "",
         }
         if include_refresh_token and user is not None:
-            token["refresh_token"], _ = opaque.new_credential(user.org_id)
+            token["refresh_token"], _ = opaque.new_bearer_secret()
         return token

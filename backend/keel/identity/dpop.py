@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ PROOF_TYPE = "dpop+jwt"
 MAX_AGE_SECONDS = 60
 CLOCK_SKEW_SECONDS = 5
 MAX_PROOF_BYTES = 4096
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class InvalidProof(Exception):
@@ -74,6 +76,15 @@ def canonical_url(url: str) -> str:
     """The `htu` comparison form: scheme and host lower-cased, no query or fragment (RFC 9449 §4.3)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", "", ""))
+
+
+def is_jwk_thumbprint(value: str) -> bool:
+    """A base64url SHA-256 JWK thumbprint (RFC 7638): 43 characters, no padding, canonical."""
+    if len(value) != 43 or not _BASE64URL.fullmatch(value):
+        return False
+    # The last character carries 2 unused bits; only one spelling of each digest is accepted.
+    raw = base64.urlsafe_b64decode(value + "=")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == value
 
 
 def access_token_hash(access_token: str) -> str:

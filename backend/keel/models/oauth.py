@@ -37,6 +37,8 @@ class AuthorizationCode(TenantMixin, Base):
     code_challenge: Mapped[str] = mapped_column(String(128), nullable=False)
     code_challenge_method: Mapped[str] = mapped_column(String(8), nullable=False)
     nonce: Mapped[str | None] = mapped_column(String(255))
+    # RFC 9449 section 10: the DPoP key the request named; only a proof by that key redeems the code.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -55,6 +55,10 @@ DEFINER_FUNCTIONS = {
     "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
     "record_security_event": "appends a user's security event (before any user is known, at sign-in)",
     "audit_chain": "the audit trigger: moves the chain head of the row's organisation and category",
+    "oauth_credential_org": (
+        "finds the organisation of an authorization code or refresh token by its hash, before any "
+        "tenant is known"
+    ),
 }
 
 # The whole expression, exactly: nothing may be OR-ed onto it.

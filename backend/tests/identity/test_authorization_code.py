@@ -276,9 +276,9 @@ async def test_forged_or_garbled_codes_are_refused(
     user = await make_user(org_a)
     request = authorization()
     code = await authorization_code(client, user, request)
-    # The same secret under another organisation's prefix finds nothing.
-    moved = org_b.id.hex + code[32:]
-    for bad in (moved, "garbage", code + "x", "." * 80, "0" * 32 + "." + "a" * 43):
+    # Naming another organisation in front (the shape codes had before ADR 0015) finds nothing.
+    moved = f"{org_b.id.hex}.{code}"
+    for bad in (moved, "garbage", code + "x", code[:-1], "." * 80, "0" * 32 + "." + "a" * 43):
         answer = await redeem(client, bad, request)
         assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", bad
     assert (await redeem(client, code, request)).status_code == 200

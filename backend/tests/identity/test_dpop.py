@@ -19,6 +19,7 @@ from keel.identity.dpop import (
     SharedStateReplayGuard,
     access_token_hash,
     check_proof,
+    is_jwk_thumbprint,
 )
 
 URL = "https://keel.test/api/v1/organization"
@@ -190,3 +191,14 @@ async def test_non_ascii_ath_or_nonce_is_refused_not_crashed(key: ECKey) -> None
         await check(make_proof(key, ath="é" * 43), access_token="token")
     with pytest.raises(InvalidProof, match="nonce"):
         await check(make_proof(key, nonce="ñ"), nonce="n-123")
+
+
+def test_jwk_thumbprints_of_real_keys_pass_and_near_misses_do_not() -> None:
+    for key in (ECKey.generate_key("P-256"), OKPKey.generate_key("Ed25519")):
+        assert is_jwk_thumbprint(key.thumbprint())
+    good = ECKey.generate_key("P-256").thumbprint()
+    canonical_last = "AEIMQUYcgkosw048"  # the last character's 2 unused bits must be zero
+    other_last = next(c for c in "BCDFGH" if c != good[-1])
+    for bad in (good[:-1], good + "A", good + "=", good[:-1] + other_last, good.replace(good[0], "+", 1)):
+        assert not is_jwk_thumbprint(bad), bad
+    assert good[-1] in canonical_last

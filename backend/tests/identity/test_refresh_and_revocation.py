@@ -103,7 +103,7 @@ async def test_refresh_tokens_are_stored_only_as_hashes(
 ) -> None:
     user = await make_user(org_a)
     tokens = await tokens_for(client, user)
-    secret = tokens["refresh_token"].split(".", 1)[1]
+    secret = tokens["refresh_token"]
     with psycopg.connect(test_database.admin_conninfo(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM keel.refresh_tokens t WHERE strpos(t::text, %s) > 0", [secret]
@@ -143,7 +143,7 @@ async def test_revoking_an_unknown_token_answers_200_and_changes_nothing(
 ) -> None:
     user = await make_user(org_a)
     tokens = await tokens_for(client, user)
-    for junk in ("nonsense", org_a.id.hex + "." + "x" * 43):
+    for junk in ("nonsense", org_a.id.hex + "." + "x" * 43, "x" * 43):
         answer = await client.post("/oauth/revoke", data={"token": junk, "client_id": WEB_CLIENT})
         assert answer.status_code == 200
     assert (await refresh(client, tokens["refresh_token"])).status_code == 200
