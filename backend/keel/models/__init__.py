@@ -1,30 +1,24 @@
 """Every ORM model, one module per aggregate. Import from here so metadata is complete."""
 
 from keel.models.access import Role, Team, TeamMember
+from keel.models.account import Account
+from keel.models.activity import Activity
 from keel.models.api_key import ApiKey
+from keel.models.assignment_rule import AssignmentRule
 from keel.models.audit import AuditEvent, ComplianceExport, PlatformAuditEvent, SecurityEvent
 from keel.models.base import Base, OwnedMixin
-from keel.models.crm import (
-    Account,
-    Activity,
-    AssignmentRule,
-    Contact,
-    ContactAccount,
-    CustomField,
-    Deal,
-    DealStageChange,
-    Import,
-    ImportChange,
-    Lead,
-    Pipeline,
-    SavedView,
-    Stage,
-    Ticket,
-)
+from keel.models.contact import Contact, ContactAccount
+from keel.models.custom_field import CustomField
+from keel.models.data_import import Import, ImportChange
+from keel.models.deal import Deal, DealStageChange
 from keel.models.idempotency import IdempotencyKey
+from keel.models.lead import Lead
 from keel.models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from keel.models.organization import Organization
+from keel.models.pipeline import Pipeline, Stage
+from keel.models.saved_view import SavedView
 from keel.models.signing_key import SigningKey
+from keel.models.ticket import Ticket
 from keel.models.user import Invitation, LoginSession, Membership, User, UserToken
 
 __all__ = [

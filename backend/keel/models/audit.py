@@ -4,7 +4,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    FetchedValue,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,7 +33,10 @@ class AuditEvent(TenantMixin, Base):
 
     id: Mapped[UUID] = uuid_pk()
     category: Mapped[str] = mapped_column(String(16), nullable=False)
-    created_at: Mapped[datetime] = created_at_column()
+    # clock_timestamp(), not now(): rows of one transaction keep the order they were written in.
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.clock_timestamp(), nullable=False
+    )
     actor: Mapped[str] = mapped_column(String(200), nullable=False)
     client_id: Mapped[str | None] = mapped_column(String(200))  # the OAuth client a user acted through
     action: Mapped[str] = mapped_column(String(100), nullable=False)
