@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 RUN := $(UV) run --project backend --locked
+# Spawned processes (API servers, workers, CLI runs in tests) start in 1 s from bytecode, 3 s without it.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: dev test lint fmt typecheck openapi bench uv deps migrate seed
 
@@ -9,10 +11,11 @@ uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(HOME)/.local/bin/uv" || python3 -m pip install --user --quiet uv
 
 deps: uv
-	@$(UV) sync --project backend --locked --quiet
+	@$(UV) sync --project backend --locked --quiet --compile-bytecode
 
+# keel dev runs from the virtual environment, not through `uv run`: Ctrl-C must reach it alone.
 dev: deps
-	@$(RUN) keel dev
+	@backend/.venv/bin/keel dev $(ARGS)
 
 migrate: deps
 	@$(RUN) keel migrate

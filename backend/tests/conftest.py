@@ -7,6 +7,7 @@ else the embedded one. Each test run gets a fresh database; each test starts fro
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from argon2 import PasswordHasher
 from sqlalchemy.engine import URL, make_url
 
 from keel.core import cache, mail, ratelimit
@@ -39,6 +41,7 @@ from keel.core.embedded import embedded_database_url
 from keel.core.jobs import open_job_app
 from keel.core.migrate import migrate
 from keel.core.platform import platform_unit_of_work
+from keel.identity import passwords
 from keel.identity.signing_keys import key_cache
 from keel.main import create_app
 from keel.organizations.flows import onboard_organization
@@ -126,6 +129,8 @@ def test_database(smtp_server: tuple[Inbox, int]) -> Iterator[DatabaseUnderTest]
     os.environ["DATABASE_URL"] = _libpq(admin)
     os.environ["KEEL_ENV"] = "test"
     os.environ["KEEL_PUBLIC_URL"] = PUBLIC_URL
+    # The default plans, and one with a small limit that tests move an organisation to.
+    os.environ["KEEL_PLAN_RATE_LIMITS"] = json.dumps({**Settings().plan_rate_limits, "metered": "4/minute"})
     for var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "REDIS_URL", "KEEL_REDIS_URL"):
         os.environ.pop(var, None)
     get_settings.cache_clear()
@@ -137,27 +142,46 @@ def test_database(smtp_server: tuple[Inbox, int]) -> Iterator[DatabaseUnderTest]
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+PRODUCTION_HASHER = passwords.HASHER
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its smallest memory cost: the same code, without 46 MiB and tens of milliseconds
+    per password in every test that signs someone in. `production_hashing` (tests/identity/
+    test_passwords.py) puts the real cost back where passwords themselves are tested."""
+    passwords.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords.HASHER = PRODUCTION_HASHER
+    passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def production_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(passwords, "HASHER", PRODUCTION_HASHER)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._dummy_hash.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def settings(test_database: DatabaseUnderTest) -> Settings:
     return get_settings()
 
 
-def _app_tables(conn: psycopg.Connection) -> list[str]:
-    """Every table to empty between tests. A partitioned table contributes only its partitions that
-    hold rows: truncating all of them (months ahead included) would cost more than the test."""
-    rows = conn.execute(
-        "SELECT format('%I.%I', n.nspname, c.relname), c.relkind = 'p' FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('keel', 'procrastinate') "
-        "AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'alembic_version'"
-    ).fetchall()
-    tables = []
-    for name, partitioned in rows:
-        if partitioned:
-            used = conn.execute(f"SELECT DISTINCT tableoid::regclass::text FROM {name}").fetchall()
-            tables += [r[0] for r in used]
-        else:
-            tables.append(name)
-    return tables
+def _tables_with_rows(conn: psycopg.Connection) -> list[str]:
+    """Every table (partitions included) that holds a row: a test writes to a handful of the 120."""
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('keel', 'procrastinate') "
+            "AND c.relkind = 'r' AND c.relname <> 'alembic_version'"
+        )
+    ]
+    probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT FROM {t})" for t in tables)
+    return [row[0] for row in conn.execute(probe)] if tables else []
 
 
 @pytest.fixture(autouse=True)
@@ -175,8 +199,15 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def truncate_all(database: DatabaseUnderTest) -> None:
-    with psycopg.connect(database.admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(_app_tables(conn))} RESTART IDENTITY CASCADE")
+    """Empty what the test filled. DELETE from the few tables with rows costs milliseconds where
+    TRUNCATE of every table costs half a second; with triggers and foreign-key checks off for this one
+    transaction (session_replication_role), the order does not matter and the append-only audit
+    triggers do not refuse it."""
+    with psycopg.connect(database.admin_conninfo()) as conn:
+        tables = _tables_with_rows(conn)
+        if tables:
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute("; ".join(f"DELETE FROM {t}" for t in tables))
 
 
 @pytest.fixture
@@ -279,6 +310,15 @@ def redis_url() -> Iterator[str]:
         server.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
+    """Two `keel serve` processes on the test database and one Redis, started once for the run: the
+    tests that need them each work in organisations of their own."""
+    env = keel_env(test_database, REDIS_URL=redis_url, KEEL_LOG_LEVEL="WARNING")
+    with running_api(env, processes=2) as bases:
+        yield bases
+
+
 async def deliver_mail(test_database: DatabaseUnderTest) -> None:
     """Run the mail jobs that are waiting (a real worker, until the queue is empty)."""
     async with open_job_app(test_database.role_conninfo("keel_app")) as job_app:
@@ -336,13 +376,14 @@ def running_api(env: dict[str, str], processes: int = 1) -> Iterator[list[str]]:
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         deadline = time.monotonic() + 90  # generous: a busy 2-core machine starts several slowly
-        for base in bases:
+        for server, base in zip(servers, bases, strict=True):
             while True:
                 try:
                     if httpx.get(f"{base}/readyz").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
+                assert server.poll() is None, f"keel serve exited with {server.returncode} (its log is above)"
                 assert time.monotonic() < deadline, "API did not become ready"
                 time.sleep(0.2)
         yield bases

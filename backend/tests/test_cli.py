@@ -61,7 +61,8 @@ def test_migrate_seed_and_platform_commands_are_repeatable(fresh_database: str, 
     for secret_file in ("demo-api-key", "demo-users"):
         assert oct((tmp_path / secret_file).stat().st_mode & 0o777) == "0o600"
     users = [line.split("\t") for line in (tmp_path / "demo-users").read_text().splitlines()]
-    assert sorted(role for role, _, _ in users) == ["finance", "manager", "org_admin", "sales_rep", "support"]
+    roles = sorted(role for role, _, _ in users)
+    assert roles == ["finance", "manager", "org_admin", "sales_rep", "sales_rep", "support"]
     assert all(password in first.stdout for _, _, password in users)
 
     second = keel(fresh_database, tmp_path, "seed")

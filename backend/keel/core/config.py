@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     web_port: int = Field(default=3000, ge=1, le=65535)
+    # The local SMTP server `keel dev` starts when no SMTP host is configured.
+    dev_smtp_port: int = Field(default=8025, ge=1, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64)
 
     log_format: Literal["json", "console"] | None = None

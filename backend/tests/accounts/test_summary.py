@@ -4,13 +4,12 @@ them; cached, and never served stale after a committed change, in one process or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import DatabaseUnderTest, MakeOrg, Org, keel_env, running_api
+from tests.conftest import MakeOrg, Org
 from tests.deals.test_deals import made, move, stages, token_of
 from tests.identity.conftest import MakeUser, authorization_server, make_user
 
@@ -136,11 +135,6 @@ async def test_another_organisations_account_has_no_summary_even_when_cached(
     assert (await client.get(f"/api/v1/accounts/{theirs}/summary", headers=org_a.headers)).status_code == 404
 
 
-@pytest.fixture
-def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
-    env = keel_env(test_database, REDIS_URL=redis_url, KEEL_LOG_LEVEL="WARNING")
-    with running_api(env, processes=2) as bases:
-        yield bases
 
 
 @pytest.mark.slow

@@ -3,8 +3,7 @@ two real API processes share one window through Redis."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+import asyncio
 
 import httpx
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from keel.core.config import get_settings
 from keel.core.platform import platform_unit_of_work
 from keel.organizations.service import set_plan
-from tests.conftest import DatabaseUnderTest, MakeOrg, Org, running_api
+from tests.conftest import MakeOrg, Org
 from tests.identity.conftest import (
     WEB_CLIENT,
     MakeUser,
@@ -98,27 +97,19 @@ async def test_the_token_endpoint_is_limited_per_address(
     assert answers[-1].json()["error"] == "slow_down" and "retry-after" in answers[-1].headers
 
 
-@pytest.fixture
-def two_api_processes(test_database: DatabaseUnderTest, redis_url: str) -> Iterator[list[str]]:
-    """Two `keel serve` processes on one database and one Redis, with a 4-per-minute plan limit."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database.admin_conninfo(),
-        "REDIS_URL": redis_url,
-        "KEEL_PLAN_RATE_LIMITS": '{"standard": "4/minute"}',
-        "KEEL_LOG_LEVEL": "WARNING",
-    }
-    with running_api(env, processes=2) as bases:
-        yield bases
 
 
 @pytest.mark.slow
 def test_two_api_processes_share_one_limit_through_redis(
     two_api_processes: list[str], make_org: MakeOrg
 ) -> None:
-    import asyncio
+    async def metered_org() -> Org:
+        org = await make_org("Shared")
+        async with platform_unit_of_work("tests") as uow:
+            await set_plan(uow, org.slug, "metered")  # 4 requests a minute (tests/conftest.py)
+        return org
 
-    org = asyncio.run(make_org("Shared"))  # committed before the requests
+    org = asyncio.run(metered_org())  # committed before the requests
     first, second = two_api_processes
     answers = [
         httpx.get(f"{base}{ORG}", headers=org.headers).status_code

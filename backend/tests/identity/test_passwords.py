@@ -12,6 +12,8 @@ from keel.identity.passwords import hash_password, judge_password, verify_passwo
 
 GOOD = "tangerine orbit ladder 47 quietly"
 
+pytestmark = pytest.mark.usefixtures("production_hashing")
+
 
 async def test_a_password_is_stored_as_argon2id_and_verifies() -> None:
     stored = await hash_password(GOOD)
