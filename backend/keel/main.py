@@ -11,10 +11,12 @@ from fastapi.routing import APIRoute
 
 from keel.core.config import Settings, get_settings
 from keel.core.db import Database, runtime_database
+from keel.core.docs import install_api_docs
 from keel.core.errors import PROBLEM_RESPONSES, install_error_handlers
 from keel.core.logging import configure_logging
 from keel.core.middleware import RequestContextMiddleware
 from keel.core.ops import router as ops_router
+from keel.frontdoor import router as front_door_router
 from keel.registry import API_V1_ROUTERS, ROOT_ROUTERS, load_task_modules
 
 API_PREFIX = "/api/v1"
@@ -52,7 +54,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="1.0.0",
         summary="Multi-tenant CRM + ERP.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by install_api_docs, from Keel's own files
         redoc_url=None,
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
@@ -73,4 +75,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in ROOT_ROUTERS:
         app.include_router(router)
     app.include_router(ops_router)
+    app.include_router(front_door_router)
+    install_api_docs(app)
     return app

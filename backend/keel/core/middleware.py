@@ -24,6 +24,10 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
 ]
+# For every response without a policy of its own (JSON, errors, redirects): load nothing, never be framed.
+# Pages set their own, as narrow as they can: the sign-in pages, the front door and the API reference.
+_CSP = b"content-security-policy"
+_DEFAULT_CSP = (_CSP, b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
 access_log = structlog.get_logger("keel.access")
 
 
@@ -59,10 +63,12 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                own = message.get("headers", [])
                 message["headers"] = [
-                    *message.get("headers", []),
+                    *own,
                     (REQUEST_ID_HEADER, request_id.encode()),
                     *_SECURITY_HEADERS,
+                    *([] if any(name.lower() == _CSP for name, _ in own) else [_DEFAULT_CSP]),
                 ]
             await send(message)
 

@@ -56,7 +56,8 @@ PUBLIC_ROUTES = {
     "/password/reset": "e-mailed link",
     "/api/openapi.json": "the API description",
     "/api/docs": "the API description, rendered",
-    "/docs/oauth2-redirect": "part of the rendered API description",
+    "/api/docs/assets/{name}": "the rendered API description's scripts and styles",
+    "/": "front door: what this instance is, with links to sign-in and the API description",
 }
 
 
