@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import os
+import re
 import shutil
 import socket
 import subprocess
