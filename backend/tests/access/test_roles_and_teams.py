@@ -170,8 +170,6 @@ async def test_a_permission_taken_from_a_role_stops_working_at_the_next_request(
     assert (await client.get("/api/v1/api-keys", headers=token)).status_code == 200
 
 
-
-
 @pytest.mark.slow
 def test_a_role_changed_through_one_process_is_enforced_by_another(
     two_api_processes: list[str], make_org: MakeOrg, make_user: MakeUser, client: httpx.AsyncClient

@@ -135,8 +135,6 @@ async def test_another_organisations_account_has_no_summary_even_when_cached(
     assert (await client.get(f"/api/v1/accounts/{theirs}/summary", headers=org_a.headers)).status_code == 404
 
 
-
-
 @pytest.mark.slow
 def test_a_write_through_one_process_is_never_read_stale_through_another(
     two_api_processes: list[str], make_org: MakeOrg, make_user: MakeUser

@@ -97,8 +97,6 @@ async def test_the_token_endpoint_is_limited_per_address(
     assert answers[-1].json()["error"] == "slow_down" and "retry-after" in answers[-1].headers
 
 
-
-
 @pytest.mark.slow
 def test_two_api_processes_share_one_limit_through_redis(
     two_api_processes: list[str], make_org: MakeOrg
