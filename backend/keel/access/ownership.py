@@ -7,16 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 from uuid import UUID
 
-from sqlalchemy import select
-
+from keel.access import repository
 from keel.core.errors import Problem
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Membership
 
 
 async def require_member(uow: UnitOfWork, user_id: UUID, field: str) -> None:
-    if await uow.session.scalar(select(Membership.user_id).where(Membership.user_id == user_id)) is None:
+    if not await repository.is_member(uow.session, user_id):
         raise Problem(422, f"{field} must be a member of the organisation.")
 
 

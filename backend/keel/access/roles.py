@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select
-
+from keel.access import repository
 from keel.access.permissions import (
     API_KEY_PERMISSIONS,
     EVERYONE,
@@ -27,7 +26,6 @@ from keel.access.permissions import (
 from keel.core.cache import get_shared_state
 from keel.core.db import set_tenant_context
 from keel.core.uow import UnitOfWork
-from keel.models import Role
 
 SHARED_SECONDS = 24 * 3600
 LOCAL_ENTRIES = 4096
@@ -64,7 +62,7 @@ async def _custom_roles(uow: UnitOfWork, org_id: UUID, version: int) -> dict[str
     else:
         if uow.org_id != org_id:
             await set_tenant_context(uow.session, org_id)
-        rows = (await uow.session.execute(select(Role.key, Role.permissions, Role.record_scope))).all()
+        rows = await repository.role_grants(uow.session)
         stored = {r.key: [r.record_scope, *r.permissions] for r in rows}
         await state.put(_shared_key(org_id, version), json.dumps(stored), SHARED_SECONDS)
     return {key: custom_grant(value[1:], value[0]) for key, value in stored.items()}

@@ -7,17 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from keel.access import repository
 from keel.access.permissions import EVERYONE, ROLES
 from keel.access.roles import BUILT_IN, custom_grant
 from keel.access.schemas import RoleCreate, RoleOut, RolePatch, TeamOut
+from keel.assignment.repository import rule_giving_to_team
 from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
-from keel.models import AssignmentRule, Invitation, Membership, Role, Team, TeamMember
+from keel.models import Role, Team, TeamMember
 from keel.organizations.policy import bump_access_version
 
 MAX_CUSTOM_ROLES = 100
@@ -53,7 +54,7 @@ def _snapshot(role: Role) -> dict[str, Any]:
 
 
 async def list_roles(uow: UnitOfWork) -> list[RoleOut]:
-    custom = (await uow.session.scalars(select(Role).order_by(Role.key))).all()
+    custom = await repository.custom_roles(uow.session)
     return [_built_in_out(key) for key in ROLES] + [role_out(r) for r in custom]
 
 
@@ -66,8 +67,7 @@ async def get_role(uow: UnitOfWork, key: str) -> RoleOut:
 async def _custom(uow: UnitOfWork, key: str, *, for_update: bool = False) -> Role:
     if key in ROLES:
         raise Problem(409, f"{ROLES[key]} is a built-in role: it cannot be changed or deleted.")
-    query = select(Role).where(Role.key == key)
-    role = await uow.session.scalar(query.with_for_update() if for_update else query)
+    role = await repository.role_by_key(uow.session, key, for_update=for_update)
     if role is None:
         raise Problem(404, f"No role {key!r}.")
     return role
@@ -75,14 +75,14 @@ async def _custom(uow: UnitOfWork, key: str, *, for_update: bool = False) -> Rol
 
 async def require_role(uow: UnitOfWork, key: str) -> None:
     """Refuse a role that is neither built in nor one of the organisation's own."""
-    if key not in ROLES and await uow.session.scalar(select(Role.key).where(Role.key == key)) is None:
+    if key not in ROLES and not await repository.role_exists(uow.session, key):
         raise Problem(422, f"No role {key!r}: use a built-in role or create it first.")
 
 
 async def create_role(uow: UnitOfWork, body: RoleCreate) -> RoleOut:
     if body.key in ROLES:
         raise Problem(409, f"{body.key!r} is a built-in role.")
-    if (await uow.session.scalar(select(func.count()).select_from(Role)) or 0) >= MAX_CUSTOM_ROLES:
+    if await repository.count_custom_roles(uow.session) >= MAX_CUSTOM_ROLES:
         raise Problem(409, f"An organisation can have at most {MAX_CUSTOM_ROLES} roles of its own.")
     permissions = sorted({p.value for p in body.permissions} | {p.value for p in EVERYONE})
     role = Role(
@@ -124,12 +124,8 @@ async def update_role(uow: UnitOfWork, key: str, patch: RolePatch, *, expected_v
 
 async def delete_role(uow: UnitOfWork, key: str) -> None:
     role = await _custom(uow, key, for_update=True)
-    holders = await uow.session.scalar(select(func.count()).where(Membership.role == key))
-    pending = await uow.session.scalar(
-        select(func.count()).where(
-            Invitation.role == key, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
-        )
-    )
+    holders = await repository.count_role_holders(uow.session, key)
+    pending = await repository.count_open_invitations_with_role(uow.session, key)
     if holders or pending:
         raise Problem(
             409,
@@ -141,18 +137,13 @@ async def delete_role(uow: UnitOfWork, key: str) -> None:
 
 
 async def _team_out(uow: UnitOfWork, team: Team) -> TeamOut:
-    members = await uow.session.scalars(
-        select(TeamMember.user_id).where(TeamMember.team_id == team.id).order_by(TeamMember.created_at)
-    )
-    return TeamOut(id=team.id, name=team.name, member_ids=list(members), created_at=team.created_at)
+    members = await repository.member_ids_of_team(uow.session, team.id)
+    return TeamOut(id=team.id, name=team.name, member_ids=members, created_at=team.created_at)
 
 
 async def list_teams(uow: UnitOfWork) -> list[TeamOut]:
-    teams = (await uow.session.scalars(select(Team).order_by(Team.name))).all()
-    members = (await uow.session.execute(select(TeamMember.team_id, TeamMember.user_id))).all()
-    by_team: dict[UUID, list[UUID]] = {}
-    for team_id, user_id in members:
-        by_team.setdefault(team_id, []).append(user_id)
+    teams = await repository.teams_by_name(uow.session)
+    by_team = await repository.members_by_team(uow.session)
     return [
         TeamOut(id=t.id, name=t.name, member_ids=by_team.get(t.id, []), created_at=t.created_at)
         for t in teams
@@ -160,7 +151,7 @@ async def list_teams(uow: UnitOfWork) -> list[TeamOut]:
 
 
 async def _team(uow: UnitOfWork, team_id: UUID) -> Team:
-    team = await uow.session.get(Team, team_id)
+    team = await repository.team_by_id(uow.session, team_id)
     if team is None:
         raise Problem(404, "No such team.")
     return team
@@ -171,12 +162,12 @@ async def get_team(uow: UnitOfWork, team_id: UUID) -> TeamOut:
 
 
 async def _named_uniquely(uow: UnitOfWork, name: str) -> None:
-    if await uow.session.scalar(select(Team.id).where(Team.name == name)) is not None:
+    if await repository.team_name_taken(uow.session, name):
         raise Problem(409, f"A team named {name!r} already exists.")
 
 
 async def create_team(uow: UnitOfWork, name: str) -> TeamOut:
-    if (await uow.session.scalar(select(func.count()).select_from(Team)) or 0) >= MAX_TEAMS:
+    if await repository.count_teams(uow.session) >= MAX_TEAMS:
         raise Problem(409, f"An organisation can have at most {MAX_TEAMS} teams.")
     await _named_uniquely(uow, name)
     team = Team(org_id=uow.tenant, name=name, created_at=datetime.now(UTC))
@@ -204,9 +195,7 @@ async def rename_team(uow: UnitOfWork, team_id: UUID, name: str) -> TeamOut:
 
 async def delete_team(uow: UnitOfWork, team_id: UUID) -> None:
     team = await _team(uow, team_id)
-    rule = await uow.session.scalar(
-        select(AssignmentRule.name).where(AssignmentRule.team_id == team_id).limit(1)
-    )
+    rule = await rule_giving_to_team(uow.session, team_id)
     if rule is not None:
         raise Problem(409, f"Assignment rule {rule!r} gives records to this team: change or delete it first.")
     await uow.session.delete(team)
@@ -216,9 +205,9 @@ async def delete_team(uow: UnitOfWork, team_id: UUID) -> None:
 
 async def add_team_member(uow: UnitOfWork, team_id: UUID, user_id: UUID) -> None:
     await _team(uow, team_id)
-    if await uow.session.scalar(select(Membership.user_id).where(Membership.user_id == user_id)) is None:
+    if not await repository.is_member(uow.session, user_id):
         raise Problem(404, "No such member.")
-    exists = await uow.session.get(TeamMember, (uow.tenant, team_id, user_id))
+    exists = await repository.team_membership(uow.session, uow.tenant, team_id, user_id)
     if exists is None:
         uow.session.add(TeamMember(org_id=uow.tenant, team_id=team_id, user_id=user_id))
         await record_event(
@@ -229,10 +218,7 @@ async def add_team_member(uow: UnitOfWork, team_id: UUID, user_id: UUID) -> None
 
 async def remove_team_member(uow: UnitOfWork, team_id: UUID, user_id: UUID) -> None:
     await _team(uow, team_id)
-    removed = await uow.session.execute(
-        delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
-    )
-    if removed.rowcount:  # type: ignore[attr-defined]
+    if await repository.remove_from_team(uow.session, team_id, user_id):
         await record_event(
             uow,
             "team.member_removed",

@@ -9,19 +9,20 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, func, select
+from sqlalchemy import Select
 
 from keel.access.ownership import keep_within_scope, require_member
+from keel.accounts import repository
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
 from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
-from keel.models import Account, Deal
+from keel.models import Account
 
 _FIELDS = (
     "name",
@@ -64,8 +65,7 @@ async def create_account(uow: UnitOfWork, principal: Principal, body: AccountCre
 
 async def get_account(uow: UnitOfWork, account_id: UUID, *, for_update: bool = False) -> Account:
     # Another organisation's account, or one outside the caller's scope, is simply not there: 404.
-    query = select(Account).where(Account.id == account_id)
-    account = await uow.session.scalar(query.with_for_update() if for_update else query)
+    account = await repository.account_by_id(uow.session, account_id, for_update=for_update)
     if account is None:
         raise Problem(404, "No such account.")
     return account
@@ -124,7 +124,7 @@ async def mark_customer(uow: UnitOfWork, account_id: UUID, *, won_deal_id: UUID)
 async def delete_account(uow: UnitOfWork, account_id: UUID) -> None:
     account = await get_account(uow, account_id, for_update=True)
     # Deals the caller cannot see hold the account too; the foreign key refuses those (409).
-    deals = await uow.session.scalar(select(func.count()).where(Deal.account_id == account_id))
+    deals = await repository.count_deals_of_account(uow.session, account_id)
     if deals:
         raise Problem(409, f"The account has {deals} deal(s): delete or move them first.")
     await uow.session.delete(account)
@@ -133,35 +133,16 @@ async def delete_account(uow: UnitOfWork, account_id: UUID) -> None:
     )
 
 
-SORTS = sort_query(
-    {
-        "created_at": Account.created_at,
-        "updated_at": Account.updated_at,
-        "name": func.lower(Account.name, type_=String),
-    },
-    Account.id,
-)
-
-
-def _filtered(where: AccountFilter) -> Select[Any]:
-    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
-    query = select(Account)
-    if where.owner_id is not None:
-        query = query.where(Account.owner_id == where.owner_id)
-    if where.lifecycle_stage is not None:
-        query = query.where(Account.lifecycle_stage == where.lifecycle_stage)
-    if where.tag is not None:
-        query = query.where(Account.tags.contains([where.tag]))
-    if where.domain is not None:
-        query = query.where(Account.domain == where.domain.lower())
-    return query
+SORTS = repository.SORTS  # where the list and export endpoints read it
 
 
 async def filtered_accounts(uow: UnitOfWork, where: AccountFilter) -> Select[Any]:
-    return _filtered(where).where(*await custom_filter(uow, "account", Account.custom, where.custom))
+    """What the list and its export show (the export orders it by the list's sort)."""
+    custom = await custom_filter(uow, "account", Account.custom, where.custom)
+    return repository.accounts_matching(where, custom)
 
 
 async def list_accounts(
     uow: UnitOfWork, params: PageParams, where: AccountFilter, sort: Sort
 ) -> tuple[Sequence[Account], str | None]:
-    return await keyset_page(uow.session, await filtered_accounts(uow, where), sort=sort, params=params)
+    return await repository.page_of_accounts(uow.session, await filtered_accounts(uow, where), sort, params)

@@ -15,15 +15,14 @@ from uuid import UUID
 import structlog
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select
 
 from keel.access.permissions import Permission
+from keel.accounts import repository
 from keel.accounts.service import get_account
 from keel.core.cache import generation, get_shared_state, new_generation
 from keel.core.changes import on_change
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Activity, Deal, Stage, Ticket
 
 ENTRY_TTL_SECONDS = 300
 # What the summary reads, and what decides which of it a member sees.
@@ -71,33 +70,14 @@ on_change(SUMMARY_TABLES, _retire)
 
 async def _compute(uow: UnitOfWork, account_id: UUID) -> AccountSummary:
     await get_account(uow, account_id)  # 404 unless the caller sees it
-    per_currency = await uow.session.execute(
-        select(Deal.currency, func.count(), func.sum(Deal.amount_minor))
-        .join(Stage, Stage.id == Deal.stage_id)
-        .where(Deal.account_id == account_id, Stage.outcome == "open")
-        .group_by(Deal.currency)
-        .order_by(Deal.currency)
-    )
-    totals = [(currency, int(count), int(amount)) for currency, count, amount in per_currency]
-    deals = select(Deal.id).where(Deal.account_id == account_id).scalar_subquery()
-    tickets = select(Ticket.id).where(Ticket.account_id == account_id)
-    last_activity = select(func.max(Activity.occurred_at)).where(
-        or_(Activity.account_id == account_id, Activity.deal_id.in_(deals), Activity.ticket_id.in_(tickets))
-    )
-    open_tickets = (
-        select(func.count())
-        .select_from(Ticket)
-        .where(Ticket.account_id == account_id, Ticket.status.in_(("open", "pending")))
-    )
-    row = (
-        await uow.session.execute(select(last_activity.scalar_subquery(), open_tickets.scalar_subquery()))
-    ).one()
+    totals = await repository.open_deals_by_currency(uow.session, account_id)
+    last_activity_at, open_tickets = await repository.last_activity_and_open_tickets(uow.session, account_id)
     return AccountSummary(
         account_id=account_id,
         open_deals=sum(count for _, count, _ in totals),
         open_deal_value=[CurrencyTotal(currency=c, amount_minor=a) for c, _, a in totals],
-        last_activity_at=row[0],
-        open_tickets=row[1],
+        last_activity_at=last_activity_at,
+        open_tickets=open_tickets,
         computed_at=datetime.now(UTC),
     )
 

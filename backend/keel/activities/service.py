@@ -11,17 +11,16 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
-
 from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
+from keel.activities import repository
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityPatch, Links
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Account, Activity, Contact, Deal, Ticket
+from keel.models import Activity
 from keel.tickets.service import mark_responded
 
 _FIELDS = (
@@ -36,12 +35,6 @@ _FIELDS = (
     "owner_id",
     "assignee_id",
 )
-_TARGETS: dict[str, type[Account | Contact | Deal | Ticket]] = {
-    "account_id": Account,
-    "contact_id": Contact,
-    "deal_id": Deal,
-    "ticket_id": Ticket,
-}
 RESPONSES = frozenset({"call", "email", "meeting"})  # what counts as answering a ticket
 
 
@@ -54,12 +47,9 @@ def _snapshot(activity: Activity) -> dict[str, Any]:
 
 async def _check_links(uow: UnitOfWork, links: Links) -> None:
     """Each record the activity is on must be one the caller can see."""
-    for field, model in _TARGETS.items():
+    for field in repository.TARGETS:
         target = getattr(links, field)
-        if (
-            target is not None
-            and await uow.session.scalar(select(model.id).where(model.id == target)) is None
-        ):
+        if target is not None and not await repository.target_visible(uow.session, field, target):
             raise Problem(422, f"{field} is not a {field.removesuffix('_id')} you can see.")
 
 
@@ -92,10 +82,7 @@ async def create_activity(uow: UnitOfWork, principal: Principal, body: ActivityC
 
 
 async def get_activity(uow: UnitOfWork, activity_id: UUID, *, for_update: bool = False) -> Activity:
-    query = select(Activity).where(Activity.id == activity_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    activity = await uow.session.scalar(query)
+    activity = await repository.activity_by_id(uow.session, activity_id, for_update=for_update)
     if activity is None:
         raise Problem(404, "No such activity.")
     return activity
@@ -138,26 +125,11 @@ async def delete_activity(uow: UnitOfWork, principal: Principal, activity_id: UU
     )
 
 
-def _filtered(where: ActivityFilter) -> Select[Any]:
-    query = select(Activity)
-    for field in (*_TARGETS, "kind", "assignee_id"):
-        if (value := getattr(where, field)) is not None:
-            query = query.where(getattr(Activity, field) == value)
-    if where.open_tasks:
-        query = query.where(Activity.kind == "task", Activity.done_at.is_(None))
-    if where.due_before is not None:
-        query = query.where(Activity.due_at < where.due_before)
-    return query
-
-
-SORTS = sort_query(
-    {"created_at": Activity.created_at, "occurred_at": Activity.occurred_at, "due_at": Activity.due_at},
-    Activity.id,
-    nullable=frozenset({"due_at"}),
-)
+SORTS = repository.SORTS  # where the list endpoint reads it
 
 
 async def list_activities(
     uow: UnitOfWork, params: PageParams, where: ActivityFilter, sort: Sort
 ) -> tuple[Sequence[Activity], str | None]:
-    return await keyset_page(uow.session, _filtered(where), sort=sort, params=params)
+    query = repository.activities_matching(where)
+    return await repository.page_of_activities(uow.session, query, sort, params)

@@ -8,16 +8,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
-
 from keel.access.ownership import owner_for, require_member
+from keel.assignment import repository
 from keel.assignment.schemas import RuleCreate, RulePatch
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import AssignmentRule, Membership, Team, TeamMember
+from keel.models import AssignmentRule
 
 MAX_RULES = 200
 _FIELDS = (
@@ -54,25 +53,9 @@ class Assigner:
 
     @classmethod
     async def load(cls, uow: UnitOfWork, record_type: str) -> Assigner:
-        rules = list(
-            await uow.session.scalars(
-                select(AssignmentRule)
-                .where(AssignmentRule.record_type == record_type, AssignmentRule.active)
-                .order_by(AssignmentRule.position, AssignmentRule.created_at)
-                .with_for_update()
-            )
-        )
-        teams: dict[UUID, list[UUID]] = {}
+        rules = await repository.active_rules_locked(uow.session, record_type)
         wanted = {r.team_id for r in rules if r.team_id is not None}
-        if wanted:
-            members = await uow.session.execute(
-                select(TeamMember.team_id, TeamMember.user_id)
-                .join(Membership, Membership.user_id == TeamMember.user_id)
-                .where(TeamMember.team_id.in_(wanted))
-                .order_by(TeamMember.user_id)
-            )
-            for team_id, user_id in members:
-                teams.setdefault(team_id, []).append(user_id)
+        teams = await repository.members_of_teams(uow.session, wanted) if wanted else {}
         return cls(rules, teams)
 
     def choose(self, country: str | None, amount: tuple[int, str] | None = None) -> tuple[UUID, UUID] | None:
@@ -110,16 +93,13 @@ async def choose_owner(
 
 
 async def list_rules(uow: UnitOfWork) -> list[AssignmentRule]:
-    query = select(AssignmentRule).order_by(
-        AssignmentRule.record_type, AssignmentRule.position, AssignmentRule.created_at
-    )
-    return list(await uow.session.scalars(query))
+    return await repository.all_rules(uow.session)
 
 
 async def _check(uow: UnitOfWork, rule: AssignmentRule) -> None:
     if rule.owner_id is not None:
         await require_member(uow, rule.owner_id, "owner_id")
-    if rule.team_id is not None and await uow.session.get(Team, rule.team_id) is None:
+    if rule.team_id is not None and not await repository.team_exists(uow.session, rule.team_id):
         raise Problem(422, "team_id is not a team of this organisation.")
     band = rule.min_amount_minor is not None or rule.max_amount_minor is not None
     if band and (rule.record_type != "deal" or rule.currency is None):
@@ -128,24 +108,8 @@ async def _check(uow: UnitOfWork, rule: AssignmentRule) -> None:
         raise Problem(422, "min_amount_minor is above max_amount_minor.")
 
 
-async def _make_room(uow: UnitOfWork, record_type: str, position: int, rule_id: UUID | None) -> None:
-    """Move the rules at `position` and after one place down, so the rule goes exactly there."""
-    later = [AssignmentRule.record_type == record_type, AssignmentRule.position >= position]
-    if rule_id is not None:
-        later.append(AssignmentRule.id != rule_id)
-    await uow.session.execute(
-        update(AssignmentRule).where(*later).values(position=AssignmentRule.position + 1)
-    )
-
-
 async def create_rule(uow: UnitOfWork, body: RuleCreate) -> AssignmentRule:
-    count, last = (
-        await uow.session.execute(
-            select(func.count(), func.max(AssignmentRule.position)).where(
-                AssignmentRule.record_type == body.record_type
-            )
-        )
-    ).one()
+    count, last = await repository.count_and_last_position(uow.session, body.record_type)
     if count >= MAX_RULES:
         raise Problem(409, f"An organisation can have at most {MAX_RULES} rules per record type.")
     position = body.position or (last or 0) + 1
@@ -157,7 +121,8 @@ async def create_rule(uow: UnitOfWork, body: RuleCreate) -> AssignmentRule:
         position=position,
     )
     await _check(uow, rule)
-    await _make_room(uow, body.record_type, position, None)
+    # The rules at its position and after move one place down, so it goes exactly there.
+    await repository.move_rules_down_from(uow.session, body.record_type, position, None)
     uow.session.add(rule)
     await uow.session.flush()
     await uow.session.refresh(rule)
@@ -176,9 +141,7 @@ def _snapshot(rule: AssignmentRule) -> dict[str, Any]:
 
 
 async def _rule(uow: UnitOfWork, rule_id: UUID) -> AssignmentRule:
-    rule = await uow.session.scalar(
-        select(AssignmentRule).where(AssignmentRule.id == rule_id).with_for_update()
-    )
+    rule = await repository.rule_by_id_locked(uow.session, rule_id)
     if rule is None:
         raise Problem(404, "No such assignment rule.")
     return rule
@@ -204,7 +167,7 @@ async def update_rule(
         rule.last_user_id = None
     await _check(uow, rule)
     if "position" in changes and before["position"] != rule.position:
-        await _make_room(uow, rule.record_type, rule.position, rule.id)
+        await repository.move_rules_down_from(uow.session, rule.record_type, rule.position, rule.id)
     old, new = changed_fields(before, _snapshot(rule))
     if new:
         rule.version += 1

@@ -8,12 +8,14 @@ from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.accounts.merge import merge_contacts as merge_contacts_into
 from keel.accounts.schemas import MergeRequest
 from keel.audit.exports import audited_export
 from keel.contacts import service
+from keel.contacts.merge import merge_contacts as merge_contacts_into
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -36,7 +38,7 @@ def contact_filter(
     return ContactFilter(owner_id=owner_id, account_id=account_id, email=email, tag=tag, custom=custom)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ContactOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ContactOut, responses=sends_etag(201))
 async def create_contact(
     body: ContactCreate, principal: ContactsManage, _: Idempotent, uow: UoW, response: Response
 ) -> ContactOut:
@@ -46,7 +48,7 @@ async def create_contact(
     return contact
 
 
-@router.get("", response_model=Page[ContactOut])
+@router.get("", response_model=Page[ContactOut], responses=page_example(ContactOut))
 async def list_contacts(
     principal: ContactsRead,
     uow: UoW,
@@ -63,7 +65,10 @@ async def list_contacts(
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The contacts, streamed"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The contacts, streamed"},
+        **problem_docs(AUDITED_READ, EXPORT_LIMIT),
+    },
 )
 async def export_contacts(
     request: Request,
@@ -87,7 +92,7 @@ async def export_contacts(
     )
 
 
-@router.get("/{contact_id}", response_model=ContactOut)
+@router.get("/{contact_id}", response_model=ContactOut, responses=sends_etag())
 async def get_contact(contact_id: UUID, principal: ContactsRead, uow: UoW, response: Response) -> ContactOut:
     contact = await service.get_contact(uow, contact_id)
     response.headers["ETag"] = etag(contact.version)
@@ -111,7 +116,7 @@ async def update_contact(
     return contact
 
 
-@router.post("/{contact_id}/merge", response_model=ContactOut)
+@router.post("/{contact_id}/merge", response_model=ContactOut, responses=sends_etag())
 async def merge_contacts(
     contact_id: UUID, body: MergeRequest, principal: ContactsManage, uow: UoW, response: Response
 ) -> ContactOut:

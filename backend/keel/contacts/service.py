@@ -3,25 +3,26 @@ they may see and change; phone numbers are stored in E.164 and e-mail addresses 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import phonenumbers
-from sqlalchemy import Select, String, delete, func, select
+from sqlalchemy import Select
 
 from keel.access.ownership import keep_within_scope, require_member
+from keel.accounts.repository import visible_accounts
 from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
+from keel.contacts import repository
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.identity.service import Principal
-from keel.models import Account, Contact, ContactAccount
+from keel.models import Contact, ContactAccount
 
 _FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags", "custom")
 
@@ -36,14 +37,6 @@ def normalise_phone(number: str, country: str | None) -> str:
         hint = "" if country else " (or give the contact's country for a national number)"
         raise Problem(422, f"phone is not a phone number: write it as +49 30 1234567{hint}.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-async def _links(uow: UnitOfWork, contact_ids: Sequence[UUID]) -> dict[UUID, list[ContactAccount]]:
-    rows = await uow.session.scalars(select(ContactAccount).where(ContactAccount.contact_id.in_(contact_ids)))
-    links: dict[UUID, list[ContactAccount]] = {}
-    for link in rows:
-        links.setdefault(link.contact_id, []).append(link)
-    return links
 
 
 def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:
@@ -79,12 +72,10 @@ async def _link_accounts(
 ) -> list[ContactAccount]:
     """Replace the contact's accounts. Each must be an account the caller can see."""
     wanted = set(account_ids)
-    visible = (
-        set(await uow.session.scalars(select(Account.id).where(Account.id.in_(wanted)))) if wanted else set()
-    )
+    visible = await visible_accounts(uow.session, wanted) if wanted else set()
     if missing := wanted - visible:
         raise Problem(422, f"No such account: {', '.join(sorted(str(m) for m in missing))}.")
-    await uow.session.execute(delete(ContactAccount).where(ContactAccount.contact_id == contact.id))
+    await repository.unlink_all_accounts(uow.session, contact.id)
     links = [
         ContactAccount(org_id=uow.tenant, contact_id=contact.id, account_id=a, is_primary=a == primary)
         for a in sorted(wanted)
@@ -123,8 +114,7 @@ async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCre
 
 
 async def _contact(uow: UnitOfWork, contact_id: UUID, *, for_update: bool = False) -> Contact:
-    query = select(Contact).where(Contact.id == contact_id)
-    contact = await uow.session.scalar(query.with_for_update() if for_update else query)
+    contact = await repository.contact_by_id(uow.session, contact_id, for_update=for_update)
     if contact is None:
         raise Problem(404, "No such contact.")
     return contact
@@ -132,7 +122,7 @@ async def _contact(uow: UnitOfWork, contact_id: UUID, *, for_update: bool = Fals
 
 async def get_contact(uow: UnitOfWork, contact_id: UUID) -> ContactOut:
     contact = await _contact(uow, contact_id)
-    return contact_out(contact, (await _links(uow, [contact.id])).get(contact.id, []))
+    return contact_out(contact, await repository.links_of_contact(uow.session, contact.id))
 
 
 async def update_contact(
@@ -141,7 +131,7 @@ async def update_contact(
     contact = await _contact(uow, contact_id, for_update=True)
     if contact.version != expected_version:
         raise stale()
-    links = (await _links(uow, [contact.id])).get(contact.id, [])
+    links = await repository.links_of_contact(uow.session, contact.id)
     before = _snapshot(contact, links)
     changes = patch.model_dump(exclude_unset=True, exclude={"account_ids", "primary_account_id", "country"})
     if "custom" in changes:
@@ -172,36 +162,20 @@ async def update_contact(
 
 async def delete_contact(uow: UnitOfWork, contact_id: UUID) -> None:
     contact = await _contact(uow, contact_id, for_update=True)
-    links = (await _links(uow, [contact.id])).get(contact.id, [])
+    links = await repository.links_of_contact(uow.session, contact.id)
     await uow.session.delete(contact)
     await record_event(
         uow, "contact.deleted", entity_type="contact", entity_id=contact_id, before=_snapshot(contact, links)
     )
 
 
-SORTS = sort_query(
-    {
-        "created_at": Contact.created_at,
-        "updated_at": Contact.updated_at,
-        "last_name": func.lower(Contact.last_name, type_=String),
-    },
-    Contact.id,
-)
+SORTS = repository.SORTS  # where the list and export endpoints read it
 
 
 async def filtered_contacts(uow: UnitOfWork, where: ContactFilter) -> Select[Any]:
-    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
-    query = select(Contact).where(*await custom_filter(uow, "contact", Contact.custom, where.custom))
-    if where.owner_id is not None:
-        query = query.where(Contact.owner_id == where.owner_id)
-    if where.account_id is not None:
-        linked = select(ContactAccount.contact_id).where(ContactAccount.account_id == where.account_id)
-        query = query.where(Contact.id.in_(linked))
-    if where.email is not None:
-        query = query.where(Contact.email == where.email.strip().lower())
-    if where.tag is not None:
-        query = query.where(Contact.tags.contains([where.tag]))
-    return query
+    """What the list and its export show (the export orders it by the list's sort)."""
+    custom = await custom_filter(uow, "contact", Contact.custom, where.custom)
+    return repository.contacts_matching(where, custom)
 
 
 EXPORT_COLUMNS = [
@@ -212,10 +186,7 @@ EXPORT_COLUMNS = [
 
 def exported(statement: Select[Any]) -> Select[Any]:
     """`statement` with each contact's primary account beside it, for `export_row`."""
-    primary = select(ContactAccount.account_id).where(
-        ContactAccount.contact_id == Contact.id, ContactAccount.is_primary
-    )
-    return statement.add_columns(primary.scalar_subquery())
+    return repository.with_primary_account(statement)
 
 
 def export_row(contact: Contact, primary_account_id: UUID | None) -> dict[str, Any]:
@@ -227,6 +198,6 @@ async def list_contacts(
     uow: UnitOfWork, params: PageParams, where: ContactFilter, sort: Sort
 ) -> tuple[list[ContactOut], str | None]:
     query = await filtered_contacts(uow, where)
-    rows, next_cursor = await keyset_page(uow.session, query, sort=sort, params=params)
-    links = await _links(uow, [c.id for c in rows]) if rows else {}
+    rows, next_cursor = await repository.page_of_contacts(uow.session, query, sort, params)
+    links = await repository.links_of_contacts(uow.session, [c.id for c in rows]) if rows else {}
     return [contact_out(c, links.get(c.id, [])) for c in rows], next_cursor

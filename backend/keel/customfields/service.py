@@ -9,12 +9,13 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement
 
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
+from keel.customfields import repository
 from keel.customfields.schemas import FieldCreate, FieldPatch
 from keel.models import Account, Contact, CustomField, Deal, Lead
 
@@ -30,8 +31,7 @@ RECORDS: dict[str, type[Account | Contact | Deal | Lead]] = {
 
 
 async def definitions(uow: UnitOfWork, record_type: str) -> dict[str, CustomField]:
-    rows = await uow.session.scalars(select(CustomField).where(CustomField.record_type == record_type))
-    return {f.key: f for f in rows}
+    return await repository.fields_of(uow.session, record_type)
 
 
 def _typed(field: CustomField, value: Any) -> Any:
@@ -142,12 +142,11 @@ async def create_field(uow: UnitOfWork, body: FieldCreate) -> CustomField:
 
 
 async def list_fields(uow: UnitOfWork) -> list[CustomField]:
-    query = select(CustomField).order_by(CustomField.record_type, CustomField.created_at, CustomField.key)
-    return list(await uow.session.scalars(query))
+    return await repository.all_fields(uow.session)
 
 
 async def _field(uow: UnitOfWork, field_id: UUID) -> CustomField:
-    field = await uow.session.scalar(select(CustomField).where(CustomField.id == field_id).with_for_update())
+    field = await repository.field_by_id_locked(uow.session, field_id)
     if field is None:
         raise Problem(404, "No such custom field.")
     return field
@@ -156,9 +155,8 @@ async def _field(uow: UnitOfWork, field_id: UUID) -> CustomField:
 async def _in_use(uow: UnitOfWork, field: CustomField, value: Any | None = None) -> int:
     """How many records hold a value of `field` (or this value), the caller's scope notwithstanding."""
     model = RECORDS[field.record_type]
-    holds = model.custom.has_key(field.key) if value is None else model.custom.contains({field.key: value})
     async with uow.whole_organisation():
-        return await uow.session.scalar(select(func.count()).select_from(model).where(holds)) or 0
+        return await repository.count_records_holding(uow.session, model, field.key, value)
 
 
 async def update_field(
@@ -191,14 +189,9 @@ async def update_field(
 async def delete_field(uow: UnitOfWork, field_id: UUID) -> None:
     """The field goes, and so do its values on every record of the organisation."""
     field = await _field(uow, field_id)
-    model = RECORDS[field.record_type]
     held = await _in_use(uow, field)
     async with uow.whole_organisation():
-        await uow.session.execute(
-            update(model)
-            .where(model.custom.has_key(field.key))
-            .values(custom=model.custom.op("-")(field.key))
-        )
+        await repository.clear_values(uow.session, RECORDS[field.record_type], field.key)
     await uow.session.delete(field)
     await record_event(
         uow,

@@ -9,21 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, func, select
+from sqlalchemy import Select
 
 from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
+from keel.accounts.repository import account_by_id
 from keel.accounts.service import mark_customer
 from keel.assignment.service import choose_owner
 from keel.audit.service import changed_fields, record_event, snapshot
+from keel.contacts.repository import is_contact_of_account
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
+from keel.deals import repository
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, StageChangeOut
 from keel.identity.service import Principal
-from keel.models import Account, ContactAccount, Deal, DealStageChange, Organization, Pipeline, Stage
+from keel.models import Account, Deal, DealStageChange, Stage
 
 _FIELDS = (
     "name",
@@ -60,21 +63,15 @@ async def _stage(uow: UnitOfWork, pipeline_id: UUID | None, stage_id: UUID | Non
     """The stage a deal goes to: the one named (in the pipeline named, when both are), else the first open
     stage of the pipeline named, else of the default pipeline."""
     if stage_id is not None:
-        stage = await uow.session.scalar(select(Stage).where(Stage.id == stage_id))
+        stage = await repository.stage_by_id(uow.session, stage_id)
         if stage is None:
             raise Problem(422, "stage_id is not a stage of this organisation.")
         if pipeline_id is not None and stage.pipeline_id != pipeline_id:
             raise Problem(422, "stage_id is not a stage of the pipeline given as pipeline_id.")
         return stage
     if pipeline_id is None:
-        pipeline_id = await uow.session.scalar(select(Pipeline.id).where(Pipeline.is_default))
-    first_open = (
-        select(Stage)
-        .where(Stage.pipeline_id == pipeline_id, Stage.outcome == "open")
-        .order_by(Stage.position)
-        .limit(1)
-    )
-    stage = await uow.session.scalar(first_open)
+        pipeline_id = await repository.default_pipeline_id(uow.session)
+    stage = await repository.first_open_stage(uow.session, pipeline_id)
     if stage is None:
         raise Problem(422, "pipeline_id is not a pipeline of this organisation.")
     return stage
@@ -82,15 +79,11 @@ async def _stage(uow: UnitOfWork, pipeline_id: UUID | None, stage_id: UUID | Non
 
 async def _check_links(uow: UnitOfWork, account_id: UUID, contact_id: UUID | None) -> Account:
     """The account must be one the caller can see; the primary contact one of that account's."""
-    account = await uow.session.scalar(select(Account).where(Account.id == account_id))
+    account = await account_by_id(uow.session, account_id)
     if account is None:
         raise Problem(422, "account_id is not an account you can see.")
-    if contact_id is not None:
-        linked = select(ContactAccount.contact_id).where(
-            ContactAccount.contact_id == contact_id, ContactAccount.account_id == account_id
-        )
-        if await uow.session.scalar(linked) is None:
-            raise Problem(422, "primary_contact_id must be a contact of the deal's account.")
+    if contact_id is not None and not await is_contact_of_account(uow.session, contact_id, account_id):
+        raise Problem(422, "primary_contact_id must be a contact of the deal's account.")
     return account
 
 
@@ -120,9 +113,7 @@ async def _enter_stage(uow: UnitOfWork, deal: Deal, stage: Stage, previous: UUID
 
 async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -> DealOut:
     account = await _check_links(uow, body.account_id, body.primary_contact_id)
-    currency = body.currency or await uow.session.scalar(
-        select(Organization.settings["default_currency"].astext).where(Organization.id == uow.tenant)
-    )
+    currency = body.currency or await repository.default_currency(uow.session, uow.tenant)
     currency = currency or "EUR"
     owner_id, rule_id = await choose_owner(
         uow, principal, "deal", body.owner_id, country=account.country, amount=(body.amount_minor, currency)
@@ -157,21 +148,16 @@ async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -
 
 async def _deal(uow: UnitOfWork, deal_id: UUID, *, for_update: bool = False) -> Deal:
     # Another organisation's deal, or one outside the caller's scope, is simply not there: 404.
-    query = select(Deal).where(Deal.id == deal_id)
-    deal = await uow.session.scalar(query.with_for_update() if for_update else query)
+    deal = await repository.deal_by_id(uow.session, deal_id, for_update=for_update)
     if deal is None:
         raise Problem(404, "No such deal.")
     return deal
 
 
-async def _outcomes(uow: UnitOfWork, stage_ids: set[UUID]) -> dict[UUID, str]:
-    rows = await uow.session.execute(select(Stage.id, Stage.outcome).where(Stage.id.in_(stage_ids)))
-    return {stage_id: outcome for stage_id, outcome in rows}
-
-
 async def get_deal(uow: UnitOfWork, principal: Principal, deal_id: UUID) -> DealOut:
     deal = await _deal(uow, deal_id)
-    return deal_out(deal, (await _outcomes(uow, {deal.stage_id}))[deal.stage_id], principal)
+    outcomes = await repository.outcomes_of_stages(uow.session, {deal.stage_id})
+    return deal_out(deal, outcomes[deal.stage_id], principal)
 
 
 async def update_deal(
@@ -208,7 +194,7 @@ async def update_deal(
         stage = await _stage(uow, patch.pipeline_id, patch.stage_id)
         stage_moved = stage.id != deal.stage_id
     else:
-        stage = await uow.session.get_one(Stage, deal.stage_id)
+        stage = await repository.current_stage(uow.session, deal.stage_id)
     if stage_moved:
         if "lost_reason" not in changes and stage.outcome != "lost":
             deal.lost_reason = None  # reopened or won: the old reason no longer holds
@@ -232,45 +218,17 @@ async def delete_deal(uow: UnitOfWork, deal_id: UUID) -> None:
 
 async def stage_history(uow: UnitOfWork, deal_id: UUID) -> list[StageChangeOut]:
     await _deal(uow, deal_id)
-    rows = await uow.session.scalars(
-        select(DealStageChange)
-        .where(DealStageChange.deal_id == deal_id)
-        .order_by(DealStageChange.changed_at, DealStageChange.id)
-    )
+    rows = await repository.stage_changes_of_deal(uow.session, deal_id)
     return [StageChangeOut.model_validate(row) for row in rows]
 
 
-SORTS = sort_query(
-    {
-        "created_at": Deal.created_at,
-        "updated_at": Deal.updated_at,
-        "name": func.lower(Deal.name, type_=String),
-        "expected_close_date": Deal.expected_close_date,
-    },
-    Deal.id,
-    nullable=frozenset({"expected_close_date"}),
-)
-
-
-def _filtered(where: DealFilter) -> Select[Any]:
-    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
-    query = select(Deal)
-    for field in ("owner_id", "account_id", "pipeline_id", "stage_id"):
-        if (value := getattr(where, field)) is not None:
-            query = query.where(getattr(Deal, field) == value)
-    if where.status is not None:
-        query = query.where(Deal.stage_id.in_(select(Stage.id).where(Stage.outcome == where.status)))
-    if where.tag is not None:
-        query = query.where(Deal.tags.contains([where.tag]))
-    if where.close_from is not None:
-        query = query.where(Deal.expected_close_date >= where.close_from)
-    if where.close_to is not None:
-        query = query.where(Deal.expected_close_date <= where.close_to)
-    return query
+SORTS = repository.SORTS  # where the list and export endpoints read it
 
 
 async def filtered_deals(uow: UnitOfWork, where: DealFilter) -> Select[Any]:
-    return _filtered(where).where(*await custom_filter(uow, "deal", Deal.custom, where.custom))
+    """What the list and its export show (the export orders it by the list's sort)."""
+    custom = await custom_filter(uow, "deal", Deal.custom, where.custom)
+    return repository.deals_matching(where, custom)
 
 
 EXPORT_COLUMNS = [
@@ -298,6 +256,6 @@ async def list_deals(
 ) -> tuple[list[DealOut], str | None]:
     rows: Sequence[Deal]
     query = await filtered_deals(uow, where)
-    rows, next_cursor = await keyset_page(uow.session, query, sort=sort, params=params)
-    outcomes = await _outcomes(uow, {d.stage_id for d in rows}) if rows else {}
+    rows, next_cursor = await repository.page_of_deals(uow.session, query, sort, params)
+    outcomes = await repository.outcomes_of_stages(uow.session, {d.stage_id for d in rows}) if rows else {}
     return [deal_out(d, outcomes[d.stage_id], principal) for d in rows], next_cursor

@@ -8,16 +8,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from keel.audit.service import record_event
 from keel.core.errors import Problem
-from keel.core.pagination import PageParams, keyset_page, newest_first
+from keel.core.pagination import PageParams
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import definitions
 from keel.identity.service import Principal
-from keel.imports import csvfile
+from keel.imports import csvfile, repository
 from keel.imports.rows import FIELDS, REQUIRED, UPSERT_KEYS
 from keel.imports.schemas import ImportCreate
 from keel.imports.tasks import enqueue_import
@@ -100,17 +99,14 @@ async def create_import(uow: UnitOfWork, principal: Principal, body: ImportCreat
 
 
 async def get_import(uow: UnitOfWork, import_id: UUID, *, for_update: bool = False) -> Import:
-    query = select(Import).where(Import.id == import_id)
-    imp = await uow.session.scalar(query.with_for_update() if for_update else query)
+    imp = await repository.import_by_id(uow.session, import_id, for_update=for_update)
     if imp is None:
         raise Problem(404, "No such import.")
     return imp
 
 
 async def list_imports(uow: UnitOfWork, params: PageParams) -> tuple[Sequence[Import], str | None]:
-    return await keyset_page(
-        uow.session, select(Import), sort=newest_first(Import.created_at, Import.id), params=params
-    )
+    return await repository.page_of_imports(uow.session, params)
 
 
 async def rollback_import(uow: UnitOfWork, import_id: UUID) -> Import:
@@ -120,32 +116,14 @@ async def rollback_import(uow: UnitOfWork, import_id: UUID) -> Import:
         raise Problem(
             409, f"Only a finished import that wrote records can be rolled back (this one is {imp.status})."
         )
-    ledger = {"import_id": imp.id}
     try:
         async with uow.session.begin_nested():
+            # Deals first: they refer to contacts and accounts the import may have created.
             for record_type in ("deal", "contact", "account"):
                 table = MODELS[record_type].__tablename__
                 columns = ", ".join(RESTORED[table])
-                # Joined on the ledger's key, so each restored row is one index lookup whatever the
-                # planner believes about freshly filled tables.
-                await uow.session.execute(
-                    text(
-                        f"UPDATE keel.{table} t SET ({columns}) = (SELECT {columns} "
-                        f"FROM jsonb_populate_record(NULL::keel.{table}, c.before)), "
-                        "version = t.version + 1, updated_at = now() "
-                        "FROM keel.import_changes c WHERE c.org_id = t.org_id AND c.import_id = :import_id "
-                        f"AND c.record_id = t.id AND NOT c.created AND c.record_type = '{record_type}'"
-                    ),
-                    ledger,
-                )
-                await uow.session.execute(
-                    text(
-                        f"DELETE FROM keel.{table} WHERE id IN (SELECT record_id FROM keel.import_changes "
-                        f"WHERE import_id = :import_id AND created AND record_type = '{record_type}')"
-                    ),
-                    ledger,
-                )
-                uow.changed_tables.add(table)
+                await repository.restore_changed(uow, imp.id, record_type, table, columns)
+                await repository.remove_created(uow, imp.id, record_type, table)
     except IntegrityError as exc:
         raise Problem(
             409, "Records this import created are now used by others (deals, links): remove those first."

@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import func, select, text
 
 from keel.assignment.service import Assigner
 from keel.audit.service import record_event
@@ -17,10 +16,11 @@ from keel.core.db import runtime_database
 from keel.core.jobs import enqueue, job_app
 from keel.core.uow import UnitOfWork, job_unit_of_work
 from keel.customfields.service import definitions
-from keel.imports import csvfile
+from keel.deals.repository import default_currency
+from keel.imports import csvfile, repository
 from keel.imports.rows import Context, Prepared, RowError, prepare
 from keel.imports.writers import write_chunk
-from keel.models import Import, Membership, Organization, Pipeline, Stage, User
+from keel.models import Import
 
 CHUNK = 2_000
 MAX_ERRORS = 1_000  # kept on the import; the count goes on
@@ -32,23 +32,18 @@ async def enqueue_import(uow: UnitOfWork, import_id: UUID) -> None:
 
 
 async def _context(uow: UnitOfWork, imp: Import) -> Context:
-    members = await uow.session.execute(
-        select(func.lower(User.email), Membership.user_id).join(User, User.id == Membership.user_id)
-    )
-    currency = await uow.session.scalar(
-        select(Organization.settings["default_currency"].astext).where(Organization.id == imp.org_id)
-    )
+    members = await repository.member_ids_by_email(uow.session)
+    currency = await default_currency(uow.session, imp.org_id)
     ctx = Context(
         record_type=imp.record_type,
-        members={email: user_id for email, user_id in members},
+        members=members,
         requester=imp.requested_by,
         custom_fields=await definitions(uow, imp.record_type),
         assigner=await Assigner.load(uow, imp.record_type),
         currency=currency or "EUR",
     )
     if imp.record_type == "deal":
-        pipelines = await uow.session.execute(select(Pipeline.name, Pipeline.is_default, Stage).join(Stage))
-        for name, is_default, stage in pipelines:
+        for name, is_default, stage in await repository.stages_with_pipelines(uow.session):
             ctx.stages[(name.lower(), stage.name.lower())] = stage
             first = ctx.first_stages.get(name.lower())
             if stage.outcome == "open" and (first is None or stage.position < first.position):
@@ -63,7 +58,7 @@ async def _run_chunk(uow: UnitOfWork, imp: Import, rows: list[tuple[int, dict[st
     file is done."""
     # Foreign-key checks keep the plan made when a table was small; a first import fills it by the
     # thousand, so plan each check for the table as it is now.
-    await uow.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    await repository.plan_for_tables_as_they_are(uow.session)
     ctx = await _context(uow, imp)
     prepared: list[Prepared] = []
     errors: list[dict[str, Any]] = []
@@ -105,10 +100,10 @@ async def run_import(*, org_id: str, import_id: str) -> None:
     db, org = runtime_database(), UUID(org_id)
     structlog.contextvars.bind_contextvars(org_id=org_id, task="crm.run_import", import_id=import_id)
     async with job_unit_of_work(db, org) as uow:
-        imp = await uow.session.get(Import, UUID(import_id))
+        imp = await repository.import_to_run(uow.session, UUID(import_id))
         if imp is None or imp.status not in ("queued", "running"):
             return
-        content = await uow.session.scalar(select(Import.content).where(Import.id == imp.id)) or ""
+        content = await repository.file_of_import(uow.session, imp.id)
         delimiter, start = imp.delimiter, imp.rows_done
         imp.status = "running"
     reader = csvfile.rows(content, delimiter, start=start)
@@ -117,13 +112,13 @@ async def run_import(*, org_id: str, import_id: str) -> None:
             rows = list(islice(reader, CHUNK))
             last = rows[-1][0] - 1 if rows else 0
             async with job_unit_of_work(db, org) as uow:
-                imp = await uow.session.get_one(Import, UUID(import_id), with_for_update=True)
+                imp = await repository.import_locked(uow.session, UUID(import_id))
                 if await _run_chunk(uow, imp, rows, max(last, imp.rows_done) if rows else imp.total_rows):
                     return
     except Exception:
         log.exception("import_failed")
         async with job_unit_of_work(db, org) as uow:
-            imp = await uow.session.get_one(Import, UUID(import_id), with_for_update=True)
+            imp = await repository.import_locked(uow.session, UUID(import_id))
             imp.status, imp.finished_at = "failed", datetime.now(UTC)
             await record_event(
                 uow,

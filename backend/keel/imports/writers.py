@@ -4,18 +4,16 @@ whole import can be rolled back."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, text, update
-
 from keel.core.uow import UnitOfWork
+from keel.imports import repository
 from keel.imports.rows import Context, Prepared, RowError, choose_owner
-from keel.models import Account, Contact, Deal, Import, ImportChange
+from keel.models import Account, Contact, Deal, Import
 
 MODELS: dict[str, type[Account | Contact | Deal]] = {"account": Account, "contact": Contact, "deal": Deal}
 # What an import may write, and what rolling it back puts back, per table.
@@ -36,46 +34,6 @@ RESTORED: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
-    """Rows by their columns: each group is one statement (a column a row lacks keeps its default)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return groups
-
-
-async def insert_rows(uow: UnitOfWork, table: str, rows: list[dict[str, Any]]) -> None:
-    """Many rows in one statement per group, passed as one JSON array: a few round trips for a chunk of
-    thousands (row-level security checks each row as for any insert)."""
-    for columns, group in _groups(rows).items():
-        names = ", ".join(columns)
-        await uow.session.execute(
-            text(
-                f"INSERT INTO keel.{table} ({names}) SELECT {names} "
-                f"FROM jsonb_populate_recordset(NULL::keel.{table}, CAST(:rows AS jsonb))"
-            ),
-            {"rows": json.dumps(group, default=str)},
-        )
-    uow.changed_tables.add(table)
-
-
-async def update_rows(uow: UnitOfWork, table: str, rows: list[dict[str, Any]]) -> None:
-    """Many rows, each by its `id`, in one statement per group of the same columns."""
-    for columns, group in _groups(rows).items():
-        sets = ", ".join(f"{c} = x.{c}" for c in columns if c != "id")
-        # The ids drive the update through the primary key: a table just filled has no statistics yet,
-        # and the planner would otherwise read the JSON once per row of the organisation.
-        await uow.session.execute(
-            text(
-                f"WITH x AS MATERIALIZED (SELECT * FROM jsonb_populate_recordset(NULL::keel.{table}, "
-                f"CAST(:rows AS jsonb))) UPDATE keel.{table} t SET {sets}, version = t.version + 1, "
-                "updated_at = now() FROM x WHERE t.id = x.id AND t.id = ANY(:ids)"
-            ),
-            {"rows": json.dumps(group, default=str), "ids": [row["id"] for row in group]},
-        )
-    uow.changed_tables.add(table)
-
-
 @dataclass
 class Written:
     created: int = 0
@@ -93,23 +51,15 @@ async def _accounts_by(uow: UnitOfWork, refs: set[tuple[str, str]]) -> dict[tupl
             v if kind == "external_id" else v.lower().removeprefix("www.") for k, v in refs if k == kind
         }
         if values:
-            column = getattr(Account, kind)
-            for account in await uow.session.scalars(select(Account).where(column.in_(values))):
+            for account in await repository.accounts_by(uow.session, kind, values):
                 found.setdefault((kind, getattr(account, kind)), []).append(account)
     return found
-
-
-async def _before(uow: UnitOfWork, table: str, ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
-    rows = await uow.session.execute(
-        text(f"SELECT t.id, to_jsonb(t) - 'search' FROM keel.{table} t WHERE t.id = ANY(:ids)"), {"ids": ids}
-    )
-    return {row_id: before for row_id, before in rows}
 
 
 async def _ledger(
     uow: UnitOfWork, imp: Import, record_type: str, entries: list[tuple[UUID, dict[str, Any] | None]]
 ) -> None:
-    await insert_rows(
+    await repository.insert_rows(
         uow,
         "import_changes",
         [
@@ -154,9 +104,7 @@ async def write_chunk(uow: UnitOfWork, imp: Import, ctx: Context, rows: list[Pre
     existing: dict[str, list[UUID]] = {}
     if imp.upsert_by:
         keys = [row.key for row, _, _ in ready if row.key is not None]
-        column = getattr(model, imp.upsert_by)
-        for record_id, key in await uow.session.execute(select(model.id, column).where(column.in_(keys))):
-            existing.setdefault(key, []).append(record_id)
+        existing = await repository.ids_by_key(uow.session, model, imp.upsert_by, keys)
     new, changed = [], []
     for row, values, country in ready:
         same = existing.get(row.key, []) if row.key is not None else []
@@ -200,8 +148,8 @@ async def _create(
         for r in records
         if imp.record_type == "contact" and "account_id" in r
     ]
-    await insert_rows(uow, model.__tablename__, records)
-    await insert_rows(uow, "contact_accounts", links)
+    await repository.insert_rows(uow, model.__tablename__, records)
+    await repository.insert_rows(uow, "contact_accounts", links)
     await _ledger(uow, imp, imp.record_type, [(i, None) for i in ids])
     written.created += len(ids)
     if imp.record_type == "deal":
@@ -220,7 +168,7 @@ async def _enter_stages(
     moves = [
         (i, r.stage, p) for i, r, p in zip(ids, rows, previous, strict=True) if r.stage and r.stage.id != p
     ]
-    await insert_rows(
+    await repository.insert_rows(
         uow,
         "deal_stage_changes",
         [
@@ -233,30 +181,14 @@ async def _enter_stages(
     won = {i for i, s, _ in moves if s is not None and s.outcome == "won"}
     if not won:
         return
-    accounts = list(
-        await uow.session.scalars(
-            select(Deal.account_id)
-            .join(Account, Account.id == Deal.account_id)
-            .where(Deal.id.in_(won), Account.lifecycle_stage != "customer")
-            .distinct()
-        )
-    )
+    accounts = await repository.accounts_to_become_customers(uow.session, won)
     if accounts:
-        known = set(
-            await uow.session.scalars(
-                select(ImportChange.record_id).where(
-                    ImportChange.import_id == imp.id, ImportChange.record_id.in_(accounts)
-                )
-            )
+        known = await repository.in_ledger(uow.session, imp.id, accounts)
+        before = await repository.rows_as_they_are(
+            uow.session, "accounts", [a for a in accounts if a not in known]
         )
-        before = await _before(uow, "accounts", [a for a in accounts if a not in known])
         await _ledger(uow, imp, "account", list(before.items()))
-        await uow.session.execute(
-            update(Account)
-            .where(Account.id.in_(accounts))
-            .values(lifecycle_stage="customer", version=Account.version + 1, updated_at=now)
-        )
-        uow.changed_tables.add("accounts")
+        await repository.make_customers(uow, accounts, now)
 
 
 async def _update(
@@ -266,14 +198,8 @@ async def _update(
         return
     model = MODELS[imp.record_type]
     table = model.__tablename__
-    known = set(
-        await uow.session.scalars(
-            select(ImportChange.record_id).where(
-                ImportChange.import_id == imp.id, ImportChange.record_id.in_([rid for _, _, rid in rows])
-            )
-        )
-    )
-    before = await _before(uow, table, [rid for _, _, rid in rows])
+    known = await repository.in_ledger(uow.session, imp.id, [rid for _, _, rid in rows])
+    before = await repository.rows_as_they_are(uow.session, table, [rid for _, _, rid in rows])
     await _ledger(uow, imp, imp.record_type, [(rid, before[rid]) for _, _, rid in rows if rid not in known])
     now = datetime.now(UTC)
     updates: list[dict[str, Any]] = []
@@ -291,7 +217,7 @@ async def _update(
             stage_ids.append(record_id)
             previous.append(UUID(before[record_id]["stage_id"]))
         updates.append({"id": record_id, **change})
-    await update_rows(uow, table, updates)
+    await repository.update_rows(uow, table, updates)
     written.updated += len(rows)
     if stage_ids:
         await _enter_stages(uow, imp, stage_ids, stage_rows, previous, now)

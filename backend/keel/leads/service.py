@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
+from keel.accounts.repository import account_by_id
 from keel.accounts.schemas import AccountCreate
 from keel.accounts.service import create_account
 from keel.assignment.service import choose_owner
@@ -21,12 +22,13 @@ from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact, normalise_phone
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate
 from keel.deals.service import create_deal
 from keel.identity.service import Principal
+from keel.leads import repository
 from keel.leads.schemas import (
     ConversionOut,
     LeadConversion,
@@ -35,7 +37,7 @@ from keel.leads.schemas import (
     LeadOut,
     LeadPatch,
 )
-from keel.models import Account, Lead
+from keel.models import Lead
 
 _FIELDS = (
     "first_name",
@@ -83,8 +85,7 @@ async def create_lead(uow: UnitOfWork, principal: Principal, body: LeadCreate) -
 
 async def get_lead(uow: UnitOfWork, lead_id: UUID, *, for_update: bool = False) -> Lead:
     # Another organisation's lead, or one outside the caller's scope, is simply not there: 404.
-    query = select(Lead).where(Lead.id == lead_id)
-    lead = await uow.session.scalar(query.with_for_update() if for_update else query)
+    lead = await repository.lead_by_id(uow.session, lead_id, for_update=for_update)
     if lead is None:
         raise Problem(404, "No such lead.")
     return lead
@@ -157,7 +158,7 @@ async def convert_lead(
         raise Problem(422, "The lead needs a last_name to become a contact.")
     people = {"owner_id": lead.owner_id, "assignee_id": lead.assignee_id}
     if body.account_id is not None:
-        account = await uow.session.scalar(select(Account).where(Account.id == body.account_id))
+        account = await account_by_id(uow.session, body.account_id)
         if account is None:
             raise Problem(422, "account_id is not an account you can see.")
     else:
@@ -212,20 +213,13 @@ async def convert_lead(
     return _converted(lead), True
 
 
-SORTS = sort_query({"created_at": Lead.created_at, "updated_at": Lead.updated_at}, Lead.id)
+SORTS = repository.SORTS  # where the list and export endpoints read it
 
 
 async def filtered_leads(uow: UnitOfWork, where: LeadFilter) -> Select[Any]:
-    # No owner filter for scope here on purpose: the record-scope policy already narrows the rows.
-    query = select(Lead).where(*await custom_filter(uow, "lead", Lead.custom, where.custom))
-    for field in ("owner_id", "status", "source"):
-        if (value := getattr(where, field)) is not None:
-            query = query.where(getattr(Lead, field) == value)
-    if where.tag is not None:
-        query = query.where(Lead.tags.contains([where.tag]))
-    if where.email is not None:
-        query = query.where(Lead.email == where.email.strip().lower())
-    return query
+    """What the list and its export show (the export orders it by the list's sort)."""
+    custom = await custom_filter(uow, "lead", Lead.custom, where.custom)
+    return repository.leads_matching(where, custom)
 
 
 EXPORT_COLUMNS = [
@@ -242,4 +236,4 @@ def export_row(lead: Lead) -> dict[str, Any]:
 async def list_leads(
     uow: UnitOfWork, params: PageParams, where: LeadFilter, sort: Sort
 ) -> tuple[Sequence[Lead], str | None]:
-    return await keyset_page(uow.session, await filtered_leads(uow, where), sort=sort, params=params)
+    return await repository.page_of_leads(uow.session, await filtered_leads(uow, where), sort, params)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, delete, func, select, update
-
 from keel.audit.service import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
-from keel.models import Deal, Pipeline, Stage
+from keel.models import Pipeline, Stage
+from keel.pipelines import repository
 from keel.pipelines.schemas import PipelineCreate, PipelineOut, PipelinePatch, StageIn, StageOut
 
 MAX_PIPELINES = 50
@@ -22,16 +21,6 @@ DEFAULT_STAGES = [
     StageIn(name="Won", probability=100, outcome="won"),
     StageIn(name="Lost", probability=0, outcome="lost"),
 ]
-
-
-async def _stages(uow: UnitOfWork, pipeline_ids: list[UUID]) -> dict[UUID, list[Stage]]:
-    rows = await uow.session.scalars(
-        select(Stage).where(Stage.pipeline_id.in_(pipeline_ids)).order_by(Stage.position)
-    )
-    stages: dict[UUID, list[Stage]] = {}
-    for stage in rows:
-        stages.setdefault(stage.pipeline_id, []).append(stage)
-    return stages
 
 
 def _out(pipeline: Pipeline, stages: list[Stage]) -> PipelineOut:
@@ -73,7 +62,7 @@ async def _add_stages(uow: UnitOfWork, pipeline: Pipeline, stages: list[StageIn]
 async def create_pipeline(
     uow: UnitOfWork, body: PipelineCreate, *, is_default: bool = False, audited: bool = True
 ) -> PipelineOut:
-    existing = (await uow.session.scalars(select(Pipeline.name))).all()
+    existing = await repository.pipeline_names(uow.session)
     if len(existing) >= MAX_PIPELINES:
         raise Problem(409, f"An organisation can have at most {MAX_PIPELINES} pipelines.")
     if body.name.casefold() in {n.casefold() for n in existing}:
@@ -103,14 +92,13 @@ async def create_default_pipeline(uow: UnitOfWork) -> PipelineOut:
 
 
 async def list_pipelines(uow: UnitOfWork) -> list[PipelineOut]:
-    pipelines = (await uow.session.scalars(select(Pipeline).order_by(Pipeline.created_at, Pipeline.id))).all()
-    stages = await _stages(uow, [p.id for p in pipelines]) if pipelines else {}
+    pipelines = await repository.pipelines_oldest_first(uow.session)
+    stages = await repository.stages_of_pipelines(uow.session, [p.id for p in pipelines]) if pipelines else {}
     return [_out(p, stages.get(p.id, [])) for p in pipelines]
 
 
 async def _pipeline(uow: UnitOfWork, pipeline_id: UUID, *, for_update: bool = False) -> Pipeline:
-    query = select(Pipeline).where(Pipeline.id == pipeline_id)
-    pipeline = await uow.session.scalar(query.with_for_update() if for_update else query)
+    pipeline = await repository.pipeline_by_id(uow.session, pipeline_id, for_update=for_update)
     if pipeline is None:
         raise Problem(404, "No such pipeline.")
     return pipeline
@@ -118,14 +106,20 @@ async def _pipeline(uow: UnitOfWork, pipeline_id: UUID, *, for_update: bool = Fa
 
 async def get_pipeline(uow: UnitOfWork, pipeline_id: UUID) -> PipelineOut:
     pipeline = await _pipeline(uow, pipeline_id)
-    return _out(pipeline, (await _stages(uow, [pipeline.id])).get(pipeline.id, []))
+    return _out(pipeline, await repository.stages_of_pipeline(uow.session, pipeline.id))
 
 
-async def _deals_at(uow: UnitOfWork, where: ColumnElement[bool]) -> int:
-    """How many deals match, the caller's record scope notwithstanding: a stage or pipeline in use by
+async def _deals_at_stage(uow: UnitOfWork, stage_id: UUID) -> int:
+    """How many deals are at the stage, the caller's record scope notwithstanding: a stage in use by
     anyone's deals stays."""
     async with uow.whole_organisation():
-        return await uow.session.scalar(select(func.count()).select_from(Deal).where(where)) or 0
+        return await repository.count_deals_at_stage(uow.session, stage_id)
+
+
+async def _deals_in_pipeline(uow: UnitOfWork, pipeline_id: UUID) -> int:
+    """How many deals are in the pipeline, the caller's record scope notwithstanding."""
+    async with uow.whole_organisation():
+        return await repository.count_deals_in_pipeline(uow.session, pipeline_id)
 
 
 async def _replace_stages(
@@ -139,18 +133,14 @@ async def _replace_stages(
     for stage in current:
         if stage.id in kept and kept[stage.id].outcome == stage.outcome:
             continue
-        if deals := await _deals_at(uow, Deal.stage_id == stage.id):
+        if deals := await _deals_at_stage(uow, stage.id):
             change = "removed" if stage.id not in kept else "given another outcome"
             raise Problem(
                 409, f"{deals} deal(s) are at stage {stage.name!r}: move them before it is {change}."
             )
-    await uow.session.execute(
-        delete(Stage).where(Stage.pipeline_id == pipeline.id, Stage.id.not_in(kept.keys()))
-    )
+    await repository.remove_stages_but(uow.session, pipeline.id, kept.keys())
     # Out of the way first, so the new order never collides with the old one (positions are unique).
-    await uow.session.execute(
-        update(Stage).where(Stage.pipeline_id == pipeline.id).values(position=-Stage.position)
-    )
+    await repository.move_stages_aside(uow.session, pipeline.id)
     rows = []
     for n, item in enumerate(wanted, start=1):
         if item.id is None:
@@ -175,19 +165,14 @@ async def update_pipeline(
     pipeline = await _pipeline(uow, pipeline_id, for_update=True)
     if pipeline.version != expected_version:
         raise stale()
-    stages = (await _stages(uow, [pipeline.id])).get(pipeline.id, [])
+    stages = await repository.stages_of_pipeline(uow.session, pipeline.id)
     before = _snapshot(pipeline, stages)
     if patch.name is not None and patch.name != pipeline.name:
-        taken = await uow.session.scalar(
-            select(Pipeline.id).where(
-                func.lower(Pipeline.name) == patch.name.lower(), Pipeline.id != pipeline.id
-            )
-        )
-        if taken is not None:
+        if await repository.another_pipeline_named(uow.session, patch.name, pipeline.id):
             raise Problem(409, f"A pipeline named {patch.name!r} already exists.")
         pipeline.name = patch.name
     if patch.is_default and not pipeline.is_default:
-        await uow.session.execute(update(Pipeline).where(Pipeline.is_default).values(is_default=False))
+        await repository.clear_default(uow.session)
         await uow.session.flush()
         pipeline.is_default = True
     if patch.stages is not None:
@@ -205,9 +190,9 @@ async def delete_pipeline(uow: UnitOfWork, pipeline_id: UUID) -> None:
     pipeline = await _pipeline(uow, pipeline_id, for_update=True)
     if pipeline.is_default:
         raise Problem(409, "The default pipeline cannot be deleted: make another one the default first.")
-    if deals := await _deals_at(uow, Deal.pipeline_id == pipeline.id):
+    if deals := await _deals_in_pipeline(uow, pipeline.id):
         raise Problem(409, f"{deals} deal(s) are in this pipeline: move them before deleting it.")
-    stages = (await _stages(uow, [pipeline.id])).get(pipeline.id, [])
+    stages = await repository.stages_of_pipeline(uow.session, pipeline.id)
     await uow.session.delete(pipeline)
     await record_event(
         uow,

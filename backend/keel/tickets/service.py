@@ -10,16 +10,17 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
-
 from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
+from keel.accounts.repository import account_visible
 from keel.audit.service import changed_fields, record_event, snapshot
+from keel.contacts.repository import contact_visible, is_contact_of_account
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.pagination import PageParams, Sort
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
-from keel.models import Account, Contact, ContactAccount, Ticket
+from keel.models import Ticket
+from keel.tickets import repository
 from keel.tickets.schemas import Priority, TicketCreate, TicketPatch, TicketStatus
 
 _FIELDS = (
@@ -40,21 +41,14 @@ def _snapshot(ticket: Ticket) -> dict[str, Any]:
 
 
 async def _check_links(uow: UnitOfWork, account_id: UUID | None, contact_id: UUID | None) -> None:
-    if (
-        account_id is not None
-        and await uow.session.scalar(select(Account.id).where(Account.id == account_id)) is None
-    ):
+    if account_id is not None and not await account_visible(uow.session, account_id):
         raise Problem(422, "account_id is not an account you can see.")
     if contact_id is None:
         return
-    if await uow.session.scalar(select(Contact.id).where(Contact.id == contact_id)) is None:
+    if not await contact_visible(uow.session, contact_id):
         raise Problem(422, "contact_id is not a contact you can see.")
-    if account_id is not None:
-        linked = select(ContactAccount.contact_id).where(
-            ContactAccount.contact_id == contact_id, ContactAccount.account_id == account_id
-        )
-        if await uow.session.scalar(linked) is None:
-            raise Problem(422, "contact_id must be a contact of the ticket's account.")
+    if account_id is not None and not await is_contact_of_account(uow.session, contact_id, account_id):
+        raise Problem(422, "contact_id must be a contact of the ticket's account.")
 
 
 async def create_ticket(uow: UnitOfWork, principal: Principal, body: TicketCreate) -> Ticket:
@@ -81,10 +75,7 @@ async def create_ticket(uow: UnitOfWork, principal: Principal, body: TicketCreat
 
 async def get_ticket(uow: UnitOfWork, ticket_id: UUID, *, for_update: bool = False) -> Ticket:
     # Another organisation's ticket, or one the caller cannot see, is simply not there: 404.
-    query = select(Ticket).where(Ticket.id == ticket_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    ticket = await uow.session.scalar(query)
+    ticket = await repository.ticket_by_id(uow.session, ticket_id, for_update=for_update)
     if ticket is None:
         raise Problem(404, "No such ticket.")
     return ticket
@@ -163,22 +154,7 @@ async def delete_ticket(uow: UnitOfWork, principal: Principal, ticket_id: UUID) 
     )
 
 
-def _filtered(
-    status: TicketStatus | None, priority: Priority | None, assignee_id: UUID | None, account_id: UUID | None
-) -> Select[Any]:
-    query = select(Ticket)
-    if status is not None:
-        query = query.where(Ticket.status == status)
-    if priority is not None:
-        query = query.where(Ticket.priority == priority)
-    if assignee_id is not None:
-        query = query.where(Ticket.assignee_id == assignee_id)
-    if account_id is not None:
-        query = query.where(Ticket.account_id == account_id)
-    return query
-
-
-SORTS = sort_query({"created_at": Ticket.created_at, "updated_at": Ticket.updated_at}, Ticket.id)
+SORTS = repository.SORTS  # where the list endpoint reads it
 
 
 async def list_tickets(
@@ -191,9 +167,5 @@ async def list_tickets(
     assignee_id: UUID | None = None,
     account_id: UUID | None = None,
 ) -> tuple[Sequence[Ticket], str | None]:
-    return await keyset_page(
-        uow.session,
-        _filtered(status, priority, assignee_id, account_id),
-        sort=sort,
-        params=params,
-    )
+    query = repository.tickets_matching(status, priority, assignee_id, account_id)
+    return await repository.page_of_tickets(uow.session, query, sort, params)

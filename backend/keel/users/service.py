@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import delete, func, or_, select, text, update
-
 from keel.access.service import require_role
+from keel.assignment.repository import rule_giving_to_member
 from keel.audit.security import record_security_event
 from keel.audit.service import record_event
 from keel.core.cache import get_shared_state
@@ -18,26 +17,22 @@ from keel.core.uow import UnitOfWork
 from keel.identity import opaque
 from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
 from keel.identity.revocation import mark_revoked, member_key, subject_key
-from keel.models import AssignmentRule, Invitation, Membership, Organization, RefreshToken, User, owned_models
+from keel.models import Invitation, Membership, User, owned_models
 from keel.organizations.policy import bump_access_version
+from keel.users import repository
 from keel.users.schemas import MemberOut
 
 INVITATION_DAYS = 7
-_RESET_MFA = text("SELECT keel.reset_member_mfa(:user_id)")
-_HAS_ACCOUNT = text("SELECT 1 FROM keel.login_candidate(:email)")
 
 
 async def invite(uow: UnitOfWork, email: str, role: str, *, invited_by: str) -> Invitation:
     email = normalise_email(email)
     await require_role(uow, role)
-    settings = await uow.session.scalar(select(Organization.settings).where(Organization.id == uow.tenant))
+    settings = await repository.organization_settings(uow.session, uow.tenant)
     domains = (settings or {}).get("invitation_domains") or []
     if domains and email.rsplit("@", 1)[1] not in domains:
         raise Problem(422, f"Invitations may only go to addresses at {', '.join(domains)}.")
-    member = await uow.session.scalar(
-        select(Membership.user_id).join(User, User.id == Membership.user_id).where(User.email == email)
-    )
-    if member is not None:
+    if await repository.is_member_by_email(uow.session, email):
         raise Problem(409, "This person is already a member of the organisation.")
     link, secret_hash = opaque.new_credential(uow.tenant)
     invitation = Invitation(
@@ -57,7 +52,7 @@ async def invite(uow: UnitOfWork, email: str, role: str, *, invited_by: str) -> 
         entity_id=invitation.id,
         after={"email": email, "role": role},
     )
-    org_name = await uow.session.scalar(select(Organization.name).where(Organization.id == uow.tenant))
+    org_name = await repository.organization_name(uow.session, uow.tenant)
     url = f"{get_settings().issuer}/invitations/accept?token={link}"
     await queue_email(
         uow,
@@ -77,9 +72,7 @@ async def open_invitation(uow: UnitOfWork, token: str) -> Invitation:
         raise gone
     org_id, secret_hash = parsed
     await uow.enter_tenant(org_id, actor="invitation")
-    invitation = await uow.session.scalar(
-        select(Invitation).where(Invitation.secret_hash == secret_hash).with_for_update()
-    )
+    invitation = await repository.invitation_by_secret_locked(uow.session, secret_hash)
     if (
         invitation is None
         or invitation.accepted_at is not None
@@ -91,7 +84,7 @@ async def open_invitation(uow: UnitOfWork, token: str) -> Invitation:
 
 
 async def has_account(uow: UnitOfWork, email: str) -> bool:
-    return (await uow.session.execute(_HAS_ACCOUNT, {"email": email})).first() is not None
+    return await repository.has_account(uow.session, email)
 
 
 async def accept_invitation(uow: UnitOfWork, token: str, *, password: str, name: str) -> User:
@@ -104,7 +97,7 @@ async def accept_invitation(uow: UnitOfWork, token: str, *, password: str, name:
     else:
         user = await create_user(uow, invitation.email, password, name=name, verified=True)
     uow.actor = f"user:{user.id}"
-    if await uow.session.get(Membership, (invitation.org_id, user.id)) is None:
+    if await repository.membership(uow.session, invitation.org_id, user.id) is None:
         await add_membership(uow, user.id, invitation.role)
         await bump_access_version(uow)
     invitation.accepted_at, invitation.accepted_by = datetime.now(UTC), user.id
@@ -119,7 +112,7 @@ async def accept_invitation(uow: UnitOfWork, token: str, *, password: str, name:
 
 
 async def revoke_invitation(uow: UnitOfWork, invitation_id: UUID) -> Invitation:
-    invitation = await uow.session.get(Invitation, invitation_id)
+    invitation = await repository.invitation_by_id(uow.session, invitation_id)
     if invitation is None:
         raise Problem(404, "No such invitation.")
     if invitation.revoked_at is None and invitation.accepted_at is None:
@@ -129,10 +122,7 @@ async def revoke_invitation(uow: UnitOfWork, invitation_id: UUID) -> Invitation:
 
 
 async def list_members(uow: UnitOfWork) -> list[MemberOut]:
-    rows = await uow.session.execute(
-        select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.email)
-    )
-    return [_member(m, u) for m, u in rows]
+    return [_member(m, u) for m, u in await repository.members_by_email(uow.session)]
 
 
 def _member(membership: Membership, user: User) -> MemberOut:
@@ -148,24 +138,16 @@ def _member(membership: Membership, user: User) -> MemberOut:
 
 
 async def _membership(uow: UnitOfWork, user_id: UUID) -> tuple[Membership, User]:
-    row = (
-        await uow.session.execute(
-            select(Membership, User)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.user_id == user_id)
-        )
-    ).first()
+    row = await repository.member(uow.session, user_id)
     if row is None:
         raise Problem(404, "No such member.")
-    membership, user = row
-    return membership, user
+    return row
 
 
 async def _keep_an_admin(uow: UnitOfWork, membership: Membership) -> None:
     if membership.role != "org_admin":
         return
-    admins = await uow.session.scalar(select(func.count()).where(Membership.role == "org_admin"))
-    if (admins or 0) <= 1:
+    if await repository.count_org_admins(uow.session) <= 1:
         raise Problem(409, "An organisation needs at least one Org Admin.")
 
 
@@ -194,28 +176,19 @@ async def change_role(uow: UnitOfWork, user_id: UUID, role: str) -> MemberOut:
 async def remove_member(uow: UnitOfWork, user_id: UUID) -> None:
     membership, _ = await _membership(uow, user_id)
     await _keep_an_admin(uow, membership)
-    rule = await uow.session.scalar(
-        select(AssignmentRule.name).where(AssignmentRule.owner_id == user_id).limit(1)
-    )
+    rule = await rule_giving_to_member(uow.session, user_id)
     if rule is not None:
         raise Problem(
             409, f"Assignment rule {rule!r} gives records to the member: change or delete it first."
         )
     for model in owned_models():
         records = model.__name__.lower()
-        held = await uow.session.scalar(
-            select(func.count()).where(or_(model.owner_id == user_id, model.assignee_id == user_id))
-        )
-        if held:
+        if held := await repository.count_records_held_by(uow.session, model, user_id):
             raise Problem(
                 409, f"The member owns or is assigned {held} {records}(s): hand them to someone else first."
             )
-    await uow.session.execute(delete(Membership).where(Membership.user_id == user_id))
-    await uow.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-    )
+    await repository.remove_membership(uow.session, user_id)
+    await repository.revoke_refresh_tokens(uow.session, user_id, datetime.now(UTC))
     await record_event(
         uow, "member.removed", entity_type="user", entity_id=user_id, before={"role": membership.role}
     )
@@ -224,7 +197,7 @@ async def remove_member(uow: UnitOfWork, user_id: UUID) -> None:
 
 
 async def reset_member_mfa(uow: UnitOfWork, user_id: UUID) -> None:
-    if not await uow.session.scalar(_RESET_MFA, {"user_id": user_id}):
+    if not await repository.reset_mfa(uow.session, user_id):
         raise Problem(404, "No such member.")
     await record_event(uow, "member.mfa_reset", entity_type="user", entity_id=user_id)
     await record_security_event(uow, "mfa.reset_by_admin", user_id=user_id, detail={"by": uow.actor})
@@ -233,7 +206,7 @@ async def reset_member_mfa(uow: UnitOfWork, user_id: UUID) -> None:
 
 
 async def profile(uow: UnitOfWork, user_id: UUID) -> User:
-    user = await uow.session.get(User, user_id)
+    user = await repository.user_by_id(uow.session, user_id)
     if user is None:
         raise Problem(404, "No such user.")
     return user

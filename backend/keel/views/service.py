@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-
 from keel.audit.service import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
 from keel.identity.service import Principal
 from keel.models import SavedView
+from keel.views import repository
 from keel.views.schemas import ViewCreate, ViewPatch, check_filters
 
 MAX_VIEWS = 100  # per member
@@ -32,7 +31,7 @@ def _snapshot(view: SavedView) -> dict[str, Any]:
 
 async def create_view(uow: UnitOfWork, principal: Principal, body: ViewCreate) -> SavedView:
     user_id = _member(principal)
-    names = list(await uow.session.scalars(select(SavedView.name).where(SavedView.user_id == user_id)))
+    names = await repository.view_names_of(uow.session, user_id)
     if len(names) >= MAX_VIEWS:
         raise Problem(409, f"A member can save at most {MAX_VIEWS} views.")
     if body.name in names:
@@ -49,17 +48,11 @@ async def create_view(uow: UnitOfWork, principal: Principal, body: ViewCreate) -
 
 async def list_views(uow: UnitOfWork, principal: Principal, record_type: str | None) -> list[SavedView]:
     """The caller's views and the shared ones (row-level security holds it), theirs first."""
-    query = select(SavedView)
-    if record_type is not None:
-        query = query.where(SavedView.record_type == record_type)
-    order: list[Any] = [SavedView.name, SavedView.id]
-    if principal.user_id is not None:
-        order.insert(0, SavedView.user_id != principal.user_id)  # false, the caller's own, sorts first
-    return list(await uow.session.scalars(query.order_by(*order)))
+    return await repository.views_for(uow.session, principal.user_id, record_type)
 
 
 async def get_view(uow: UnitOfWork, view_id: UUID) -> SavedView:
-    view = await uow.session.scalar(select(SavedView).where(SavedView.id == view_id))
+    view = await repository.view_by_id(uow.session, view_id)
     if view is None:
         raise Problem(404, "No such view.")
     return view
@@ -86,12 +79,9 @@ async def update_view(
             check_filters(view.record_type, changes["filters"])
         except ValueError as exc:
             raise Problem(422, str(exc)) from exc
-    if changes.get("name", view.name) != view.name:
-        taken = select(SavedView.id).where(
-            SavedView.user_id == view.user_id, SavedView.name == changes["name"]
-        )
-        if await uow.session.scalar(taken) is not None:
-            raise Problem(409, f"You already have a view named {changes['name']!r}.")
+    renamed = changes.get("name", view.name) != view.name
+    if renamed and await repository.member_has_view_named(uow.session, view.user_id, changes["name"]):
+        raise Problem(409, f"You already have a view named {changes['name']!r}.")
     before = _snapshot(view)
     for field, value in changes.items():
         setattr(view, field, value)

@@ -1,0 +1,46 @@
+"""The queries of tickets and their list. No org_id filter anywhere on purpose: row-level security narrows
+every row to the organisation and to the tickets the caller may see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.models import Ticket
+from keel.tickets.schemas import Priority, TicketStatus
+
+SORTS = sort_query({"created_at": Ticket.created_at, "updated_at": Ticket.updated_at}, Ticket.id)
+
+
+async def ticket_by_id(session: AsyncSession, ticket_id: UUID, *, for_update: bool = False) -> Ticket | None:
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if for_update:
+        # Read again under the lock: the ticket may have changed since it was first read.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+def tickets_matching(
+    status: TicketStatus | None, priority: Priority | None, assignee_id: UUID | None, account_id: UUID | None
+) -> Select[Any]:
+    query = select(Ticket)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    if priority is not None:
+        query = query.where(Ticket.priority == priority)
+    if assignee_id is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
+    if account_id is not None:
+        query = query.where(Ticket.account_id == account_id)
+    return query
+
+
+async def page_of_tickets(
+    session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
+) -> tuple[Sequence[Ticket], str | None]:
+    return await keyset_page(session, query, sort=sort, params=params)
