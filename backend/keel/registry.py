@@ -15,6 +15,7 @@ from keel.audit.endpoints import compliance_router
 from keel.audit.endpoints import router as audit_router
 from keel.contacts.endpoints import router as contacts_router
 from keel.core.jobs import CORE_TASK_MODULES
+from keel.core.openapi import document_operations
 from keel.customfields.endpoints import router as custom_fields_router
 from keel.deals.endpoints import router as deals_router
 from keel.identity.account_pages import router as account_pages_router
@@ -34,29 +35,32 @@ from keel.users.endpoints import me as profile_router
 from keel.users.endpoints import members as members_router
 from keel.views.endpoints import router as views_router
 
-API_V1_ROUTERS: list[APIRouter] = [
-    organization_router,
-    api_keys_router,
-    audit_router,
-    compliance_router,
-    members_router,
-    invitations_router,
-    profile_router,
-    roles_router,
-    teams_router,
-    accounts_router,
-    contacts_router,
-    pipelines_router,
-    deals_router,
-    leads_router,
-    tickets_router,
-    activities_router,
-    assignment_router,
-    custom_fields_router,
-    search_router,
-    views_router,
-    imports_router,
-]
+# Each route documents every status it can answer (keel.core.openapi), so the OpenAPI says what it does.
+API_V1_ROUTERS: list[APIRouter] = document_operations(
+    [
+        organization_router,
+        api_keys_router,
+        audit_router,
+        compliance_router,
+        members_router,
+        invitations_router,
+        profile_router,
+        roles_router,
+        teams_router,
+        accounts_router,
+        contacts_router,
+        pipelines_router,
+        deals_router,
+        leads_router,
+        tickets_router,
+        activities_router,
+        assignment_router,
+        custom_fields_router,
+        search_router,
+        views_router,
+        imports_router,
+    ]
+)
 # At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
 ROOT_ROUTERS: list[APIRouter] = [
     well_known_router,

@@ -1,27 +1,57 @@
-"""Generated input against the running API, from the committed OpenAPI: no input may cause a 500.
+"""Generated input against the running API, from the committed OpenAPI: no input may cause a 500, and
+every answer must be one the document describes (status, content type, headers, body).
 
 The API runs as a real server process on the test database; schemathesis sends what the schema
-allows and what it does not (wrong types, bad UUIDs, missing headers, odd strings).
+allows and what it does not (wrong types, bad UUIDs, missing headers, odd strings): the examples in the
+document, boundary and negative cases for each parameter (its coverage phase), then random ones.
+
+Each operation is its own test (`test_fuzz_<operationId>`), so a run reports every one of them, and the
+last test fails when fewer operations were fuzzed than the document has.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import DatabaseUnderTest, running_api, truncate_all
 
 BACKEND = Path(__file__).resolve().parents[1]
+DOCUMENT = json.loads((BACKEND / "openapi.json").read_text())
+OPERATIONS = {
+    op["operationId"]: f"{method.upper()} {path}"
+    for path, ops in DOCUMENT["paths"].items()
+    for method, op in ops.items()
+}
 schema = schemathesis.openapi.from_path(BACKEND / "openapi.json")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+# Random cases per operation, after its examples and coverage cases: enough to vary every parameter,
+# few enough that all operations run in about a minute.
+RANDOM_CASES = 12
+FUZZED: set[str] = set()  # "METHOD /path" of every operation that was sent at least one case
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +72,8 @@ def live_api(test_database: DatabaseUnderTest) -> Iterator[tuple[str, dict[str, 
         cwd=BACKEND,
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert created.returncode == 0, created.stderr[-2000:]
     key = re.search(r"keel_sk_[A-Za-z0-9_-]+", created.stdout)
     assert key, created.stdout
     try:
@@ -53,23 +83,57 @@ def live_api(test_database: DatabaseUnderTest) -> Iterator[tuple[str, dict[str, 
         truncate_all(test_database)
 
 
-@pytest.mark.slow
-@schema.parametrize()
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-def test_no_generated_input_causes_a_server_error(
-    case: schemathesis.Case, live_api: tuple[str, dict[str, str]]
-) -> None:
+def _call(case: schemathesis.Case[Any], live_api: tuple[str, dict[str, str]]) -> None:
     base, auth = live_api
+    FUZZED.add(case.operation.label)
     response = case.call(base_url=base, headers=auth)
-    case.validate_response(response, checks=[not_a_server_error])
+    case.validate_response(response, checks=CHECKS)
     if response.status_code >= 400:
-        content_type = response.headers["content-type"]
-        content_type = content_type[0] if isinstance(content_type, list) else content_type
-        assert content_type.startswith("application/problem+json"), (
+        assert response.headers["content-type"][0].startswith("application/problem+json"), (
             response.status_code,
             response.text[:200],
         )
+
+
+def _fuzz(operation_id: str) -> Any:
+    # One test function per operation: schemathesis' own parametrisation gives all of them one pytest id,
+    # so parallel workers (which schedule by id) ran one operation in place of all.
+    @pytest.mark.slow
+    @schema.include(operation_id=operation_id).parametrize()
+    @settings(
+        max_examples=RANDOM_CASES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def test(case: schemathesis.Case[Any], live_api: tuple[str, dict[str, str]]) -> None:
+        _call(case, live_api)
+
+    test.__name__ = test.__qualname__ = f"test_fuzz_{operation_id}"
+    test.__doc__ = f"{OPERATIONS[operation_id]}: generated input gets only documented answers, never a 500."
+    return test
+
+
+for _operation_id in OPERATIONS:
+    globals()[f"test_fuzz_{_operation_id}"] = _fuzz(_operation_id)
+
+
+@pytest.mark.slow
+def test_every_operation_in_the_document_was_fuzzed(request: pytest.FixtureRequest) -> None:
+    """Runs after the fuzz tests (pytest keeps a module's order): each operation had its own test id,
+    and, in one process, each was actually sent generated input."""
+    fuzz_ids = [item.nodeid for item in request.session.items if "::test_fuzz_" in item.nodeid]
+    if len(fuzz_ids) < len(OPERATIONS) and _narrowed(request.config):
+        pytest.skip("some fuzz tests were deselected on purpose")
+    assert len(set(fuzz_ids)) == len(fuzz_ids) == len(OPERATIONS), (
+        f"{len(set(fuzz_ids))} distinct fuzz test ids for {len(OPERATIONS)} operations in openapi.json"
+    )
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # under workers, each process runs a share of them
+        missed = set(OPERATIONS.values()) - FUZZED
+        assert not missed, (
+            f"{len(missed)} of {len(OPERATIONS)} operations were never fuzzed: {sorted(missed)}"
+        )
+
+
+def _narrowed(config: pytest.Config) -> bool:
+    """The run was asked for a subset: `-k`, `--deselect` or test ids."""
+    return bool(config.option.keyword or config.option.deselect) or any("::" in a for a in config.args)

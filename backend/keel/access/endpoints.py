@@ -11,7 +11,8 @@ from keel.access import service
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.access.schemas import RoleCreate, RoleKey, RoleOut, RolePatch, TeamCreate, TeamOut
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -30,7 +31,17 @@ async def list_roles(principal: MembersRead, uow: UoW) -> list[RoleOut]:
     return await service.list_roles(uow)
 
 
-@roles.post("", status_code=status.HTTP_201_CREATED, response_model=RoleOut)
+@roles.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoleOut,
+    responses={
+        **sends_etag(201),
+        **problem_docs(
+            {409: "The key is a built-in role or taken, or the organisation has its maximum of roles"}
+        ),
+    },
+)
 async def create_role(
     body: RoleCreate, principal: RolesManage, _: Idempotent, uow: UoW, response: Response
 ) -> RoleOut:
@@ -40,14 +51,16 @@ async def create_role(
     return role
 
 
-@roles.get("/{key}", response_model=RoleOut)
+@roles.get("/{key}", response_model=RoleOut, responses=sends_etag())
 async def get_role(key: RoleKey, principal: MembersRead, uow: UoW, response: Response) -> RoleOut:
     role = await service.get_role(uow, key)
     response.headers["ETag"] = etag(role.version)
     return role
 
 
-@roles.patch("/{key}", response_model=RoleOut)
+@roles.patch(
+    "/{key}", response_model=RoleOut, responses=problem_docs({409: "Built-in roles cannot be changed"})
+)
 async def update_role(
     key: RoleKey,
     body: RolePatch,
@@ -62,7 +75,11 @@ async def update_role(
     return role
 
 
-@roles.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@roles.delete(
+    "/{key}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs({409: "A built-in role, or one members or open invitations still hold"}),
+)
 async def delete_role(key: RoleKey, principal: RolesManage, uow: UoW) -> Response:
     """Delete a role nobody holds (members and open invitations need another role first)."""
     await service.delete_role(uow, key)
@@ -74,7 +91,14 @@ async def list_teams(principal: MembersRead, uow: UoW) -> list[TeamOut]:
     return await service.list_teams(uow)
 
 
-@teams.post("", status_code=status.HTTP_201_CREATED, response_model=TeamOut)
+@teams.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TeamOut,
+    responses=problem_docs(
+        {409: "A team with this name exists, or the organisation has its maximum of teams"}
+    ),
+)
 async def create_team(body: TeamCreate, principal: TeamsManage, _: Idempotent, uow: UoW) -> TeamOut:
     """A team: its Managers see the records owned by or assigned to any of its members."""
     return await service.create_team(uow, body.name)
@@ -85,18 +109,28 @@ async def get_team(team_id: UUID, principal: MembersRead, uow: UoW) -> TeamOut:
     return await service.get_team(uow, team_id)
 
 
-@teams.patch("/{team_id}", response_model=TeamOut)
+@teams.patch(
+    "/{team_id}", response_model=TeamOut, responses=problem_docs({409: "A team with this name exists"})
+)
 async def rename_team(team_id: UUID, body: TeamCreate, principal: TeamsManage, uow: UoW) -> TeamOut:
     return await service.rename_team(uow, team_id, body.name)
 
 
-@teams.delete("/{team_id}", status_code=status.HTTP_204_NO_CONTENT)
+@teams.delete(
+    "/{team_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs({409: "An assignment rule gives records to the team"}),
+)
 async def delete_team(team_id: UUID, principal: TeamsManage, uow: UoW) -> Response:
     await service.delete_team(uow, team_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@teams.put("/{team_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@teams.put(
+    "/{team_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs({404: "No such team, or the user is not a member of the organisation"}),
+)
 async def add_team_member(team_id: UUID, user_id: UUID, principal: TeamsManage, uow: UoW) -> Response:
     """Put a member of the organisation in the team (doing it twice changes nothing)."""
     await service.add_team_member(uow, team_id, user_id)

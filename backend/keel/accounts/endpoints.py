@@ -19,7 +19,9 @@ from keel.accounts.schemas import (
 )
 from keel.accounts.summary import AccountSummary, account_summary
 from keel.audit.exports import audited_export
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -44,7 +46,7 @@ def account_filter(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountOut, responses=sends_etag(201))
 async def create_account(
     body: AccountCreate, principal: AccountsManage, _: Idempotent, uow: UoW, response: Response
 ) -> AccountOut:
@@ -55,7 +57,7 @@ async def create_account(
     return AccountOut.model_validate(account)
 
 
-@router.get("", response_model=Page[AccountOut])
+@router.get("", response_model=Page[AccountOut], responses=page_example(AccountOut))
 async def list_accounts(
     principal: AccountsRead,
     uow: UoW,
@@ -78,7 +80,10 @@ EXPORT_COLUMNS = [
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The accounts, streamed"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The accounts, streamed"},
+        **problem_docs(AUDITED_READ, EXPORT_LIMIT),
+    },
 )
 async def export_accounts(
     request: Request,
@@ -101,7 +106,7 @@ async def export_accounts(
     )
 
 
-@router.get("/{account_id}", response_model=AccountOut)
+@router.get("/{account_id}", response_model=AccountOut, responses=sends_etag())
 async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW, response: Response) -> AccountOut:
     account = await service.get_account(uow, account_id)
     response.headers["ETag"] = etag(account.version)
@@ -136,7 +141,7 @@ async def update_account(
     return AccountOut.model_validate(account)
 
 
-@router.post("/{account_id}/merge", response_model=AccountOut)
+@router.post("/{account_id}/merge", response_model=AccountOut, responses=sends_etag())
 async def merge_accounts(
     account_id: UUID, body: MergeRequest, principal: AccountsManage, uow: UoW, response: Response
 ) -> AccountOut:
@@ -147,7 +152,11 @@ async def merge_accounts(
     return AccountOut.model_validate(account)
 
 
-@router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{account_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs({409: "The account still has deals: delete or move them first"}),
+)
 async def delete_account(account_id: UUID, principal: AccountsManage, uow: UoW) -> Response:
     await service.delete_account(uow, account_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

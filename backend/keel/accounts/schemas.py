@@ -30,7 +30,22 @@ Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\
 
 
 class AccountCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme GmbH",
+                    "domain": "acme.de",
+                    "industry": "Industrial machinery",
+                    "size": "51-200",
+                    "country": "DE",
+                    "tags": ["enterprise"],
+                    "external_id": "SF-001234",
+                }
+            ]
+        },
+    )
 
     name: Name
     domain: Domain | None = None
@@ -46,7 +61,12 @@ class AccountCreate(BaseModel):
 
 
 class AccountPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"lifecycle_stage": "customer", "tags": ["enterprise", "renewal-2027"]}]
+        },
+    )
 
     name: Name | None = None
     domain: Domain | None = None
@@ -62,7 +82,31 @@ class AccountPatch(BaseModel):
 
 
 class AccountOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "name": "Acme GmbH",
+                    "domain": "acme.de",
+                    "industry": "Industrial machinery",
+                    "size": "51-200",
+                    "country": "DE",
+                    "lifecycle_stage": "prospect",
+                    "owner_id": "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "assignee_id": "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d",
+                    "tags": ["enterprise"],
+                    "custom": {"tier": "gold"},
+                    "external_id": "SF-001234",
+                    "assignment_rule_id": "2c4e6a8b-0d1f-4e3a-8b5c-7d9e1f3a5b7c",
+                    "version": 1,
+                    "created_at": "2026-11-02T09:30:00Z",
+                    "updated_at": "2026-11-02T09:30:00Z",
+                }
+            ]
+        },
+    )
 
     id: UUID
     name: str

@@ -10,7 +10,7 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.activities import service
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityOut, ActivityPatch, Kind
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
@@ -44,7 +44,7 @@ def activity_filter(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ActivityOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ActivityOut, responses=sends_etag(201))
 async def create_activity(
     body: ActivityCreate, principal: ActivitiesManage, _: Idempotent, uow: UoW, response: Response
 ) -> ActivityOut:
@@ -69,7 +69,7 @@ async def list_activities(
     return Page(items=[ActivityOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{activity_id}", response_model=ActivityOut)
+@router.get("/{activity_id}", response_model=ActivityOut, responses=sends_etag())
 async def get_activity(
     activity_id: UUID, principal: ActivitiesRead, uow: UoW, response: Response
 ) -> ActivityOut:

@@ -9,7 +9,8 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.assignment import service
 from keel.assignment.schemas import RuleCreate, RuleOut, RulePatch
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -26,7 +27,12 @@ async def list_rules(principal: RulesRead, uow: UoW) -> list[RuleOut]:
     return [RuleOut.model_validate(r) for r in await service.list_rules(uow)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RuleOut,
+    responses={**sends_etag(201), **problem_docs({409: "The record type has its maximum of rules"})},
+)
 async def create_rule(
     body: RuleCreate, principal: RulesManage, _: Idempotent, uow: UoW, response: Response
 ) -> RuleOut:

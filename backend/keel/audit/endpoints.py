@@ -16,8 +16,9 @@ from keel.audit.schemas import AuditEventOut, AuditFilter, ComplianceExportOut
 from keel.audit.service import record_event
 from keel.core.config import get_settings
 from keel.core.db import set_tenant_context
-from keel.core.errors import validation_problem
+from keel.core.errors import problem_docs, validation_problem
 from keel.core.exports import csv_stream, json_array_stream
+from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery
 from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
@@ -48,7 +49,7 @@ def audit_filter(
 Filters = Annotated[AuditFilter, Depends(audit_filter)]
 
 
-@router.get("", response_model=Page[AuditEventOut])
+@router.get("", response_model=Page[AuditEventOut], responses=page_example(AuditEventOut))
 async def list_audit_events(
     principal: Annotated[Principal, allowed(Permission.AUDIT_READ)], uow: UoW, page: PageQuery, where: Filters
 ) -> Page[AuditEventOut]:
@@ -61,7 +62,8 @@ async def list_audit_events(
     "/export",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The rows, streamed"}
+        200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The rows, streamed"},
+        **problem_docs(AUDITED_READ, EXPORT_LIMIT),
     },
 )
 async def export_audit_events(
@@ -97,7 +99,12 @@ async def export_audit_events(
     return StreamingResponse(body, media_type=media, headers={"Content-Disposition": disposition})
 
 
-@compliance_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ComplianceExportOut)
+@compliance_router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ComplianceExportOut,
+    responses=problem_docs(EXPORT_LIMIT),
+)
 async def request_compliance_export(
     principal: ComplianceExporter, _: Idempotent, uow: UoW
 ) -> ComplianceExportOut:
@@ -117,7 +124,10 @@ async def get_compliance_export(
 @compliance_router.get(
     "/{export_id}/archive",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "The zip"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The zip"},
+        **problem_docs({409: "The export is not done: it is pending or failed"}, AUDITED_READ),
+    },
 )
 async def download_compliance_export(export_id: UUID, principal: ComplianceExporter, uow: UoW) -> Response:
     """The zip, once built (409 before). Each download is audited."""

@@ -8,7 +8,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class AuditEventOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "e3b0c442-98fc-4c14-9afb-f4c8996fb924",
+                    "category": "general",
+                    "seq": 1842,
+                    "created_at": "2026-11-20T16:45:00Z",
+                    "actor": "user:1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "client_id": "keel-web",
+                    "action": "account.updated",
+                    "entity_type": "account",
+                    "entity_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "request_id": "5f2c8a1e9b7d4c3a8e6f0b1d2c3a4e5f",
+                    "before": {"lifecycle_stage": "prospect"},
+                    "after": {"lifecycle_stage": "customer"},
+                    "hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                }
+            ]
+        },
+    )
 
     id: UUID
     category: str = Field(description="money, security, access or general: sets retention and the chain")

@@ -37,7 +37,23 @@ class AccountLinks(BaseModel):
 
 
 class ContactCreate(AccountLinks):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "title": "CTO",
+                    "email": "ada@acme.de",
+                    "phone": "+49 30 1234567",
+                    "account_ids": ["3fa85f64-5717-4562-b3fc-2c963f66afa6"],
+                    "primary_account_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "tags": ["decision-maker"],
+                }
+            ]
+        },
+    )
 
     first_name: PersonName = ""
     last_name: Annotated[PersonName, Field(min_length=1)]
@@ -55,7 +71,9 @@ class ContactCreate(AccountLinks):
 
 
 class ContactPatch(AccountLinks):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"title": "CEO", "phone": "+49 30 7654321"}]}
+    )
 
     first_name: PersonName | None = None
     last_name: Annotated[PersonName, Field(min_length=1)] | None = None
@@ -79,6 +97,32 @@ class ContactFilter(BaseModel):
 
 
 class ContactOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "title": "CTO",
+                    "email": "ada@acme.de",
+                    "phone": "+49301234567",
+                    "owner_id": "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "assignee_id": "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d",
+                    "tags": ["decision-maker"],
+                    "custom": {},
+                    "external_id": "HS-88213",
+                    "account_ids": ["3fa85f64-5717-4562-b3fc-2c963f66afa6"],
+                    "primary_account_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "assignment_rule_id": "2c4e6a8b-0d1f-4e3a-8b5c-7d9e1f3a5b7c",
+                    "version": 1,
+                    "created_at": "2026-11-02T09:35:00Z",
+                    "updated_at": "2026-11-02T09:35:00Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     first_name: str
     last_name: str

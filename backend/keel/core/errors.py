@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -40,25 +41,76 @@ class ProblemDetails(BaseModel):
     errors: list[FieldError] | None = None
 
 
-def problem_doc(description: str) -> dict[str, Any]:
-    return {
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's `responses=`
+
+
+def problem_doc(description: str, *, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One problem response for `responses=`: problem+json with the ProblemDetails schema."""
+    doc: dict[str, Any] = {
         "description": description,
         "model": ProblemDetails,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
     }
+    if headers:
+        doc["headers"] = headers
+    return doc
 
 
-# Documented on every /api/v1 operation so generated clients know the error shape.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: problem_doc("Malformed request"),
-    401: problem_doc("Missing or invalid credentials"),
-    403: problem_doc("The role lacks the permission"),
-    404: problem_doc("Not found"),
-    413: problem_doc("Body too large"),
-    415: problem_doc("Body is not JSON"),
-    422: problem_doc("Validation failed"),
-    429: problem_doc("Rate limited"),
+def problem_docs(*reasons: Mapping[int, str]) -> Responses:
+    """`responses=problem_docs({409: "A pipeline with this name exists"})`: the statuses a route's service
+    raises, each with why. keel.core.openapi adds what the route's parameters and dependencies cause."""
+    by_status: dict[int, list[str]] = {}
+    for mapping in reasons:
+        for status, reason in mapping.items():
+            by_status.setdefault(status, []).append(reason)
+    return {status: problem_doc(joined_reasons(why)) for status, why in by_status.items()}
+
+
+def joined_reasons(reasons: Iterable[str]) -> str:
+    """Distinct reasons in order, as one description: "The body is not valid JSON; the cursor ..."."""
+    distinct = list(dict.fromkeys(r for r in reasons if r))
+    return "; ".join(distinct[:1] + [_continued(r) for r in distinct[1:]])
+
+
+def _continued(reason: str) -> str:
+    word = reason.split(" ", 1)[0]
+    # An ordinary first word goes lower-case mid-sentence; names (If-Match, IP, `cf.<key>`) keep theirs.
+    ordinary = word.isalpha() and (len(word) == 1 or word[1:].islower())
+    return reason[0].lower() + reason[1:] if ordinary else reason
+
+
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema}
+
+
+_SECONDS = {"type": "integer", "minimum": 1}
+
+# What every /api/v1 operation can answer, whatever it does: authentication and the permission check
+# (every route declares one), the rate limit, the body cap (checked before routing), and the server.
+PROBLEM_RESPONSES: Responses = {
+    401: problem_doc(
+        "Missing or invalid credentials",
+        headers={"WWW-Authenticate": _header("The schemes Keel accepts", {"type": "string"})},
+    ),
+    403: problem_doc(
+        "The caller's role lacks the permission, the record is outside their scope, or their "
+        "organisation does not allow their network"
+    ),
+    413: problem_doc("The body is larger than the cap"),
+    429: problem_doc(
+        "Too many requests: the organisation's or the user's rate limit was reached",
+        headers={
+            "Retry-After": _header("Seconds until a request is accepted again", _SECONDS),
+            "RateLimit-Limit": _header("Requests allowed in the window", _SECONDS),
+            "RateLimit-Remaining": _header("Always 0 on a 429", {"type": "integer", "minimum": 0}),
+            "RateLimit-Reset": _header("Seconds until the next slot frees up", _SECONDS),
+        },
+    ),
     500: problem_doc("Server error"),
+    503: problem_doc(
+        "The database is unavailable: retry shortly",
+        headers={"Retry-After": _header("Seconds to wait before retrying", _SECONDS)},
+    ),
 }
 
 

@@ -18,12 +18,33 @@ from sqlalchemy.dialects.postgresql import insert
 
 from keel.core.config import get_settings
 from keel.core.errors import Problem
+from keel.core.openapi import HeaderDeclaration, declare_header
 from keel.core.uow import ReplayResponse, UnitOfWork
 from keel.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("content-type", "location", "etag")
+
+declare_header(
+    HEADER,
+    HeaderDeclaration(
+        answers={
+            400: f"The {HEADER} is empty or not printable",
+            408: "The body did not arrive within the read timeout",  # it is read to fingerprint the request
+            409: f"A request with this {HEADER} is still in progress",
+            422: f"The {HEADER} was already used with a different request",
+        },
+        success_headers={
+            REPLAYED_HEADER: {
+                "description": f"`true` when this is the stored response of an earlier request with the "
+                f"same {HEADER}",
+                "required": False,
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    ),
+)
 
 
 async def _fingerprint(request: Request) -> bytes:

@@ -7,10 +7,12 @@ from fastapi import APIRouter, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.openapi import declare_answers
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields import service
-from keel.customfields.schemas import FieldCreate, FieldOut, FieldPatch
+from keel.customfields.schemas import FieldCreate, FieldOut, FieldPatch, custom_query
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
 
@@ -19,6 +21,12 @@ FieldsManage = Annotated[Principal, allowed(Permission.CUSTOM_FIELDS_MANAGE)]
 
 router = APIRouter(prefix="/custom-fields", tags=["custom fields"], route_class=UnitOfWorkRoute)
 
+# The lists that filter by custom fields (`cf.<key>=<value>`) check them against the organisation's fields.
+declare_answers(
+    custom_query,
+    {400: "A `cf.<key>` filter names no custom field of the record type, or its value has the wrong type"},
+)
+
 
 @router.get("", response_model=list[FieldOut])
 async def list_fields(principal: FieldsRead, uow: UoW) -> list[FieldOut]:
@@ -26,7 +34,15 @@ async def list_fields(principal: FieldsRead, uow: UoW) -> list[FieldOut]:
     return [FieldOut.model_validate(f) for f in await service.list_fields(uow)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=FieldOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FieldOut,
+    responses={
+        **sends_etag(201),
+        **problem_docs({409: "The record type already has a field with this key, or its maximum of fields"}),
+    },
+)
 async def create_field(
     body: FieldCreate, principal: FieldsManage, _: Idempotent, uow: UoW, response: Response
 ) -> FieldOut:
@@ -37,7 +53,11 @@ async def create_field(
     return FieldOut.model_validate(field)
 
 
-@router.patch("/{field_id}", response_model=FieldOut)
+@router.patch(
+    "/{field_id}",
+    response_model=FieldOut,
+    responses=problem_docs({409: "Records still hold an option the change removes"}),
+)
 async def update_field(
     field_id: UUID,
     body: FieldPatch,

@@ -10,8 +10,9 @@ from fastapi.responses import StreamingResponse
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.audit.exports import audited_export
-from keel.core.errors import Problem
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import Problem, problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, answers, page_example
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -26,6 +27,7 @@ DealsManage = Annotated[Principal, allowed(Permission.DEALS_MANAGE)]
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=UnitOfWorkRoute)
 
 
+@answers({400: "close_from is after close_to"})
 def deal_filter(
     owner_id: UUID | None = None,
     account_id: UUID | None = None,
@@ -52,7 +54,7 @@ def deal_filter(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DealOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DealOut, responses=sends_etag(201))
 async def create_deal(
     body: DealCreate, principal: DealsManage, _: Idempotent, uow: UoW, response: Response
 ) -> DealOut:
@@ -63,7 +65,7 @@ async def create_deal(
     return deal
 
 
-@router.get("", response_model=Page[DealOut])
+@router.get("", response_model=Page[DealOut], responses=page_example(DealOut))
 async def list_deals(
     principal: DealsRead,
     uow: UoW,
@@ -81,7 +83,10 @@ async def list_deals(
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The deals, streamed"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The deals, streamed"},
+        **problem_docs(AUDITED_READ, EXPORT_LIMIT),
+    },
 )
 async def export_deals(
     request: Request,
@@ -105,7 +110,7 @@ async def export_deals(
     )
 
 
-@router.get("/{deal_id}", response_model=DealOut)
+@router.get("/{deal_id}", response_model=DealOut, responses=sends_etag())
 async def get_deal(deal_id: UUID, principal: DealsRead, uow: UoW, response: Response) -> DealOut:
     deal = await service.get_deal(uow, principal, deal_id)
     response.headers["ETag"] = etag(deal.version)

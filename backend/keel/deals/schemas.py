@@ -17,7 +17,22 @@ LostReason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x0
 
 
 class DealCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme GmbH - 200 seats",
+                    "account_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "primary_contact_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "amount_minor": 2400000,
+                    "currency": "EUR",
+                    "expected_close_date": "2027-03-31",
+                    "source": "referral",
+                }
+            ]
+        },
+    )
 
     name: Name
     account_id: UUID
@@ -39,7 +54,12 @@ class DealCreate(BaseModel):
 class DealPatch(BaseModel):
     """Moving to a stage of another pipeline names both `pipeline_id` and `stage_id`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"stage_id": "a1b2c3d4-e5f6-4789-8abc-def012345678", "amount_minor": 2600000}]
+        },
+    )
 
     name: Name | None = None
     account_id: UUID | None = None
@@ -59,6 +79,38 @@ class DealPatch(BaseModel):
 
 
 class DealOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9b2d4f1e-8c3a-4e5b-a7d6-1f0e2c3b4a59",
+                    "name": "Acme GmbH - 200 seats",
+                    "account_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "primary_contact_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "pipeline_id": "5e8d1c2b-7a6f-4b3e-9d2c-8f1a0e7b6c54",
+                    "stage_id": "a1b2c3d4-e5f6-4789-8abc-def012345678",
+                    "status": "open",
+                    "amount_minor": 2400000,
+                    "currency": "EUR",
+                    "expected_close_date": "2027-03-31",
+                    "source": "referral",
+                    "lost_reason": None,
+                    "owner_id": "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "assignee_id": "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d",
+                    "tags": [],
+                    "custom": {},
+                    "external_id": "SF-OPP-7731",
+                    "assignment_rule_id": "2c4e6a8b-0d1f-4e3a-8b5c-7d9e1f3a5b7c",
+                    "version": 1,
+                    "created_at": "2026-11-03T14:00:00Z",
+                    "updated_at": "2026-11-03T14:00:00Z",
+                    "stage_entered_at": "2026-11-03T14:00:00Z",
+                    "closed_at": None,
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     account_id: UUID

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.core.openapi import page_example
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity import repository, service
@@ -35,7 +36,7 @@ async def issue_api_key(
     return ApiKeyIssued(**issued, secret=secret)
 
 
-@router.get("", response_model=Page[ApiKeyOut])
+@router.get("", response_model=Page[ApiKeyOut], responses=page_example(ApiKeyOut))
 async def list_api_keys(
     principal: Annotated[Principal, allowed(Permission.API_KEYS_READ)], uow: UoW, page: PageQuery
 ) -> Page[ApiKeyOut]:

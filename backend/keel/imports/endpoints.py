@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.core.errors import problem_docs
 from keel.core.pagination import Page, PageQuery
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
@@ -39,7 +40,13 @@ async def get_import(import_id: UUID, principal: Importer, uow: UoW) -> ImportOu
     return ImportOut.model_validate(await service.get_import(uow, import_id))
 
 
-@router.post("/{import_id}/rollback", response_model=ImportOut)
+@router.post(
+    "/{import_id}/rollback",
+    response_model=ImportOut,
+    responses=problem_docs(
+        {409: "The import is not finished or was a dry run, or records it created are now used by others"}
+    ),
+)
 async def rollback_import(import_id: UUID, principal: Importer, uow: UoW) -> ImportOut:
     """Undo the whole import: what it created is deleted, what it changed is put back as it was."""
     return ImportOut.model_validate(await service.rollback_import(uow, import_id))

@@ -9,7 +9,9 @@ from fastapi.responses import StreamingResponse
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.audit.exports import audited_export
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -43,7 +45,7 @@ def lead_filter(
     return LeadFilter(owner_id=owner_id, status=status, source=source, tag=tag, email=email, custom=custom)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut, responses=sends_etag(201))
 async def create_lead(
     body: LeadCreate, principal: LeadsManage, _: Idempotent, uow: UoW, response: Response
 ) -> LeadOut:
@@ -53,7 +55,7 @@ async def create_lead(
     return LeadOut.model_validate(lead)
 
 
-@router.get("", response_model=Page[LeadOut])
+@router.get("", response_model=Page[LeadOut], responses=page_example(LeadOut))
 async def list_leads(
     principal: LeadsRead,
     uow: UoW,
@@ -70,7 +72,10 @@ async def list_leads(
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The leads, streamed"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The leads, streamed"},
+        **problem_docs(AUDITED_READ, EXPORT_LIMIT),
+    },
 )
 async def export_leads(
     request: Request,
@@ -93,14 +98,18 @@ async def export_leads(
     )
 
 
-@router.get("/{lead_id}", response_model=LeadOut)
+@router.get("/{lead_id}", response_model=LeadOut, responses=sends_etag())
 async def get_lead(lead_id: UUID, principal: LeadsRead, uow: UoW, response: Response) -> LeadOut:
     lead = await service.get_lead(uow, lead_id)
     response.headers["ETag"] = etag(lead.version)
     return LeadOut.model_validate(lead)
 
 
-@router.patch("/{lead_id}", response_model=LeadOut)
+@router.patch(
+    "/{lead_id}",
+    response_model=LeadOut,
+    responses=problem_docs({409: "A converted lead is final: change its account, contact or deal"}),
+)
 async def update_lead(
     lead_id: UUID,
     body: LeadPatch,
@@ -120,7 +129,10 @@ async def update_lead(
 @router.post(
     "/{lead_id}/conversion",
     response_model=ConversionOut,
-    responses={201: {"model": ConversionOut, "description": "Converted now"}},
+    responses={
+        201: {"model": ConversionOut, "description": "Converted now"},
+        **problem_docs({409: "The lead is disqualified: requalify it first"}),
+    },
 )
 async def convert_lead(
     lead_id: UUID, principal: LeadsManage, uow: UoW, response: Response, body: LeadConversion | None = None

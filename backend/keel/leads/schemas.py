@@ -19,7 +19,21 @@ Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x
 
 
 class LeadCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Grace",
+                    "last_name": "Hopper",
+                    "company": "Northgate Logistics",
+                    "email": "grace@northgate-logistics.com",
+                    "country": "GB",
+                    "source": "webinar",
+                }
+            ]
+        },
+    )
 
     first_name: PersonName = ""
     last_name: PersonName = ""
@@ -46,7 +60,15 @@ class LeadCreate(BaseModel):
 class LeadPatch(BaseModel):
     """`status: disqualified` needs `disqualified_reason`; conversion has its own endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"status": "qualified"},
+                {"status": "disqualified", "disqualified_reason": "No budget this year"},
+            ]
+        },
+    )
 
     first_name: PersonName | None = None
     last_name: PersonName | None = None
@@ -75,7 +97,40 @@ class LeadFilter(BaseModel):
 
 
 class LeadOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "c56a4180-65aa-42ec-a945-5fd21dec0538",
+                    "first_name": "Grace",
+                    "last_name": "Hopper",
+                    "company": "Northgate Logistics",
+                    "title": None,
+                    "email": "grace@northgate-logistics.com",
+                    "phone": None,
+                    "country": "GB",
+                    "source": "webinar",
+                    "status": "new",
+                    "disqualified_reason": None,
+                    "owner_id": "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "assignee_id": None,
+                    "tags": [],
+                    "custom": {},
+                    "external_id": None,
+                    "assignment_rule_id": None,
+                    "version": 1,
+                    "created_at": "2026-11-04T10:15:00Z",
+                    "updated_at": "2026-11-04T10:15:00Z",
+                    "converted_at": None,
+                    "converted_by": None,
+                    "account_id": None,
+                    "contact_id": None,
+                    "deal_id": None,
+                }
+            ]
+        },
+    )
 
     id: UUID
     first_name: str

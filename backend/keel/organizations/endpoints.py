@@ -6,17 +6,18 @@ from fastapi import APIRouter, Response
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.errors import problem_doc
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.service import Principal
 from keel.organizations import service
 from keel.organizations.schemas import OrganizationOut, OrganizationPatch
 
 router = APIRouter(prefix="/organization", tags=["organization"], route_class=UnitOfWorkRoute)
+GONE = {404: "The organisation no longer exists"}
 
 
-@router.get("", response_model=OrganizationOut)
+@router.get("", response_model=OrganizationOut, responses={**sends_etag(), **problem_docs(GONE)})
 async def get_organization(
     principal: Annotated[Principal, allowed(Permission.ORGANIZATION_READ)], uow: UoW, response: Response
 ) -> OrganizationOut:
@@ -29,7 +30,9 @@ async def get_organization(
 @router.patch(
     "",
     response_model=OrganizationOut,
-    responses={412: problem_doc("Changed since read"), 428: problem_doc("If-Match missing")},
+    responses=problem_docs(
+        {**GONE, 409: "The IP allowlist would shut out the address this request comes from"}
+    ),
 )
 async def update_organization(
     patch: OrganizationPatch,

@@ -85,7 +85,15 @@ class OrganizationSettingsPatch(BaseModel):
 
 
 class OrganizationPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "Acme Sales", "settings": {"time_zone": "Europe/Berlin", "default_currency": "EUR"}},
+                {"settings": {"mfa_required": True, "invitation_domains": ["acme.de"]}},
+            ]
+        },
+    )
 
     name: Name | None = None
     settings: OrganizationSettingsPatch | None = None
@@ -99,7 +107,34 @@ class OrganizationCreate(BaseModel):
 
 
 class OrganizationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1c9a52-3b7e-4d2a-9c1f-2a8e5b7d4c10",
+                    "name": "Acme Sales",
+                    "slug": "acme",
+                    "status": "active",
+                    "settings": {
+                        "default_currency": "EUR",
+                        "time_zone": "Europe/Berlin",
+                        "locale": "de-DE",
+                        "fiscal_year_start_month": 1,
+                        "mfa_required": False,
+                        "ip_allowlist": [],
+                        "plan": "standard",
+                        "invitation_domains": ["acme.de"],
+                        "refresh_token_days": None,
+                        "session_hours": None,
+                    },
+                    "version": 4,
+                    "created_at": "2026-10-01T08:00:00Z",
+                    "updated_at": "2026-11-20T16:45:00Z",
+                }
+            ]
+        },
+    )
 
     id: UUID
     name: str

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -26,7 +27,15 @@ async def list_pipelines(principal: PipelinesRead, uow: UoW) -> list[PipelineOut
     return await service.list_pipelines(uow)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PipelineOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PipelineOut,
+    responses={
+        **sends_etag(201),
+        **problem_docs({409: "A pipeline with this name exists, or the organisation has its maximum"}),
+    },
+)
 async def create_pipeline(
     body: PipelineCreate, principal: PipelinesManage, _: Idempotent, uow: UoW, response: Response
 ) -> PipelineOut:
@@ -36,7 +45,7 @@ async def create_pipeline(
     return pipeline
 
 
-@router.get("/{pipeline_id}", response_model=PipelineOut)
+@router.get("/{pipeline_id}", response_model=PipelineOut, responses=sends_etag())
 async def get_pipeline(
     pipeline_id: UUID, principal: PipelinesRead, uow: UoW, response: Response
 ) -> PipelineOut:
@@ -45,7 +54,13 @@ async def get_pipeline(
     return pipeline
 
 
-@router.patch("/{pipeline_id}", response_model=PipelineOut)
+@router.patch(
+    "/{pipeline_id}",
+    response_model=PipelineOut,
+    responses=problem_docs(
+        {409: "A pipeline with this name exists, or deals are at a stage the change removes or re-purposes"}
+    ),
+)
 async def update_pipeline(
     pipeline_id: UUID,
     body: PipelinePatch,
@@ -62,7 +77,11 @@ async def update_pipeline(
     return pipeline
 
 
-@router.delete("/{pipeline_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{pipeline_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs({409: "The default pipeline, or one that still has deals"}),
+)
 async def delete_pipeline(pipeline_id: UUID, principal: PipelinesManage, uow: UoW) -> Response:
     await service.delete_pipeline(uow, pipeline_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
@@ -21,7 +22,7 @@ TicketsManage = Annotated[Principal, allowed(Permission.TICKETS_MANAGE)]
 router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=UnitOfWorkRoute)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut, responses=sends_etag(201))
 async def create_ticket(
     body: TicketCreate, principal: TicketsManage, _: Idempotent, uow: UoW, response: Response
 ) -> TicketOut:
@@ -50,14 +51,18 @@ async def list_tickets(
     return Page(items=[TicketOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{ticket_id}", response_model=TicketOut)
+@router.get("/{ticket_id}", response_model=TicketOut, responses=sends_etag())
 async def get_ticket(ticket_id: UUID, principal: TicketsRead, uow: UoW, response: Response) -> TicketOut:
     ticket = await service.get_ticket(uow, ticket_id)
     response.headers["ETag"] = etag(ticket.version)
     return TicketOut.model_validate(ticket)
 
 
-@router.patch("/{ticket_id}", response_model=TicketOut)
+@router.patch(
+    "/{ticket_id}",
+    response_model=TicketOut,
+    responses=problem_docs({409: "A closed ticket is final: open a new one"}),
+)
 async def update_ticket(
     ticket_id: UUID,
     body: TicketPatch,

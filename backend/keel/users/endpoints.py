@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.core.errors import problem_docs
+from keel.core.openapi import list_example, page_example
 from keel.core.pagination import Page, PageQuery, keyset_page, newest_first
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
@@ -31,9 +33,22 @@ OwnProfile = Annotated[Principal, allowed(Permission.PROFILE_OWN)]
 invitations = APIRouter(prefix="/invitations", tags=["members"], route_class=UnitOfWorkRoute)
 members = APIRouter(prefix="/members", tags=["members"], route_class=UnitOfWorkRoute)
 me = APIRouter(prefix="/me", tags=["profile"], route_class=UnitOfWorkRoute)
+UNKNOWN_ROLE = {422: "The role is neither built in nor one of the organisation's own"}
+NO_USER = {404: "The caller's user account no longer exists"}
 
 
-@invitations.post("", status_code=status.HTTP_201_CREATED, response_model=InvitationOut)
+@invitations.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationOut,
+    responses=problem_docs(
+        {
+            409: "The person is already a member",
+            422: "The address is outside the organisation's invitation domains",
+        },
+        UNKNOWN_ROLE,
+    ),
+)
 async def invite_member(
     body: InvitationCreate, principal: MembersManage, _: Idempotent, uow: UoW
 ) -> InvitationOut:
@@ -42,7 +57,7 @@ async def invite_member(
     return InvitationOut.model_validate(invitation)
 
 
-@invitations.get("", response_model=Page[InvitationOut])
+@invitations.get("", response_model=Page[InvitationOut], responses=page_example(InvitationOut))
 async def list_invitations(principal: MembersRead, uow: UoW, page: PageQuery) -> Page[InvitationOut]:
     rows, next_cursor = await keyset_page(
         uow.session, select(Invitation), sort=newest_first(Invitation.created_at, Invitation.id), params=page
@@ -56,12 +71,16 @@ async def revoke_invitation(invitation_id: UUID, principal: MembersManage, uow: 
     return InvitationOut.model_validate(await service.revoke_invitation(uow, invitation_id))
 
 
-@members.get("", response_model=list[MemberOut])
+@members.get("", response_model=list[MemberOut], responses=list_example(MemberOut))
 async def list_members(principal: MembersRead, uow: UoW) -> list[MemberOut]:
     return await service.list_members(uow)
 
 
-@members.patch("/{user_id}", response_model=MemberOut)
+@members.patch(
+    "/{user_id}",
+    response_model=MemberOut,
+    responses=problem_docs({409: "The member is the organisation's last Org Admin"}, UNKNOWN_ROLE),
+)
 async def change_member_role(
     user_id: UUID, body: MemberUpdate, principal: MembersManage, uow: UoW
 ) -> MemberOut:
@@ -69,7 +88,16 @@ async def change_member_role(
     return await service.change_role(uow, user_id, body.role)
 
 
-@members.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@members.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_docs(
+        {
+            409: "The member is the last Org Admin, owns or is assigned records, or receives records from "
+            "an assignment rule: hand those over first"
+        }
+    ),
+)
 async def remove_member(user_id: UUID, principal: MembersManage, uow: UoW) -> Response:
     """Remove a member: their tokens for this organisation stop working at once."""
     await service.remove_member(uow, user_id)
@@ -83,13 +111,13 @@ async def reset_member_mfa(user_id: UUID, principal: MembersManage, uow: UoW) ->
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@me.get("", response_model=ProfileOut)
+@me.get("", response_model=ProfileOut, responses=problem_docs(NO_USER))
 async def get_profile(principal: OwnProfile, uow: UoW) -> ProfileOut:
     assert principal.user_id is not None
     return ProfileOut.model_validate(await service.profile(uow, principal.user_id))
 
 
-@me.patch("", response_model=ProfileOut)
+@me.patch("", response_model=ProfileOut, responses=problem_docs(NO_USER))
 async def update_profile(body: ProfileUpdate, principal: OwnProfile, uow: UoW) -> ProfileOut:
     """Change your name, locale or time zone."""
     assert principal.user_id is not None

@@ -13,14 +13,32 @@ Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 
 
 class InvitationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "ben@acme.de", "role": "sales_rep"}]}
+    )
 
     email: str = Field(min_length=3, max_length=254)
     role: Role
 
 
 class InvitationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4b6f0d8e-2c1a-4e9b-b7d3-6a5c8e0f1d29",
+                    "email": "ben@acme.de",
+                    "role": "sales_rep",
+                    "invited_by": "user:1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "created_at": "2026-11-05T11:00:00Z",
+                    "expires_at": "2026-11-12T11:00:00Z",
+                    "accepted_at": None,
+                    "revoked_at": None,
+                }
+            ]
+        },
+    )
 
     id: UUID
     email: str
@@ -33,6 +51,22 @@ class InvitationOut(BaseModel):
 
 
 class MemberOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "email": "anna@acme.de",
+                    "name": "Anna Schmidt",
+                    "role": "org_admin",
+                    "mfa_enrolled": True,
+                    "joined_at": "2026-10-01T08:00:00Z",
+                    "last_login_at": "2026-11-20T07:58:00Z",
+                }
+            ]
+        }
+    )
+
     user_id: UUID
     email: str
     name: str
@@ -43,7 +77,7 @@ class MemberOut(BaseModel):
 
 
 class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "manager"}]})
 
     role: Role
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Response, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.core.etag import IfMatch, etag, required_version
+from keel.core.errors import problem_docs
+from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity.dependencies import Idempotent
 from keel.identity.service import Principal
@@ -25,7 +26,15 @@ async def list_views(principal: ViewsUser, uow: UoW, record_type: RecordType | N
     return [ViewOut.model_validate(v) for v in await service.list_views(uow, principal, record_type)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ViewOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ViewOut,
+    responses={
+        **sends_etag(201),
+        **problem_docs({409: "You already have a view with this name, or your maximum of views"}),
+    },
+)
 async def create_view(
     body: ViewCreate, principal: ViewsUser, _: Idempotent, uow: UoW, response: Response
 ) -> ViewOut:
@@ -36,14 +45,18 @@ async def create_view(
     return ViewOut.model_validate(view)
 
 
-@router.get("/{view_id}", response_model=ViewOut)
+@router.get("/{view_id}", response_model=ViewOut, responses=sends_etag())
 async def get_view(view_id: UUID, principal: ViewsUser, uow: UoW, response: Response) -> ViewOut:
     view = await service.get_view(uow, view_id)
     response.headers["ETag"] = etag(view.version)
     return ViewOut.model_validate(view)
 
 
-@router.patch("/{view_id}", response_model=ViewOut)
+@router.patch(
+    "/{view_id}",
+    response_model=ViewOut,
+    responses=problem_docs({409: "You already have a view with this name"}),
+)
 async def update_view(
     view_id: UUID,
     body: ViewPatch,
