@@ -45,12 +45,13 @@ from benchdb import recreate_database  # noqa: E402
 from keel.access.dependencies import Authorization  # noqa: E402
 from keel.access.permissions import Permission  # noqa: E402
 from keel.access.roles import API_KEY, grant_for, role_table  # noqa: E402
-from keel.audit.service import record_event, verify_chain  # noqa: E402
+from keel.audit.service import verify_chain  # noqa: E402
+from keel.core.audit_trail import record_event  # noqa: E402
 from keel.core.db import runtime_database  # noqa: E402
 from keel.core.platform import platform_unit_of_work  # noqa: E402
 from keel.core.uow import job_unit_of_work  # noqa: E402
-from keel.identity.service import Principal  # noqa: E402
-from keel.organizations.flows import onboard_organization  # noqa: E402
+from keel.core.principal import Principal  # noqa: E402
+from keel.onboarding.flows import onboard_organization  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMAND = "uv run --project backend --locked python bench/access.py"

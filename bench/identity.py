@@ -87,13 +87,13 @@ from keel.core.keyring import get_key_ring  # noqa: E402
 from keel.core.platform import platform_unit_of_work  # noqa: E402
 from keel.core.uow import job_unit_of_work  # noqa: E402
 from keel.identity import passwords  # noqa: E402
-from keel.identity.accounts import add_membership, create_user  # noqa: E402
+from keel.identity.users import add_membership, create_user  # noqa: E402
 from keel.identity.clients import register_client  # noqa: E402
 from keel.identity.dpop import SharedStateReplayGuard, access_token_hash, check_proof  # noqa: E402
 from keel.identity.revocation import is_revoked  # noqa: E402
 from keel.identity.signing_keys import rotate_signing_key  # noqa: E402
 from keel.identity.tokens import AccessToken, issue_access_token, new_signing_key, validate_access_token  # noqa: E402
-from keel.organizations.flows import onboard_organization  # noqa: E402
+from keel.onboarding.flows import onboard_organization  # noqa: E402
 
 
 def log(message: str) -> None:

@@ -50,13 +50,13 @@ from benchdb import recreate_database  # noqa: E402
 from keel.core.db import runtime_database  # noqa: E402
 from keel.core.platform import platform_unit_of_work  # noqa: E402
 from keel.core.uow import job_unit_of_work  # noqa: E402
-from keel.identity.accounts import add_membership, create_user  # noqa: E402
-from keel.identity.service import Principal  # noqa: E402
+from keel.identity.users import add_membership, create_user  # noqa: E402
+from keel.core.principal import Principal  # noqa: E402
 from keel.imports import service  # noqa: E402
 from keel.imports.schemas import ImportCreate  # noqa: E402
 from keel.imports.tasks import run_import  # noqa: E402
 from keel.models import AssignmentRule, CustomField, Team, TeamMember  # noqa: E402
-from keel.organizations.flows import onboard_organization  # noqa: E402
+from keel.onboarding.flows import onboard_organization  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMAND = "uv run --project backend --locked python bench/imports.py"

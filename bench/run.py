@@ -62,9 +62,10 @@ for _var in ("KEEL_APP_DATABASE_URL", "KEEL_PLATFORM_DATABASE_URL", "REDIS_URL",
     os.environ.pop(_var, None)
 
 import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
 from keel.core.config import get_settings  # noqa: E402
 from keel.core.db import APP_ROLE, admin_url, role_url  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -375,10 +376,11 @@ class Captured:
 
 async def _capture(secret: str) -> Captured:
     import httpx
-    from keel.core.db import runtime_database
-    from keel.main import create_app
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
+
+    from keel.core.db import runtime_database
+    from keel.main import create_app
 
     app = create_app()
     captured = Captured()

@@ -25,25 +25,26 @@ from keel.accounts.schemas import AccountCreate
 from keel.accounts.service import create_account, mark_customer
 from keel.activities.schemas import ActivityCreate
 from keel.activities.service import create_activity
-from keel.audit.service import changed_fields, record_event
 from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact
+from keel.core.audit_trail import changed_fields, record_event
 from keel.core.config import Settings
 from keel.core.db import runtime_database
 from keel.core.keyring import get_key_ring
 from keel.core.platform import platform_unit_of_work
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork, job_unit_of_work
 from keel.deals.schemas import DealCreate
-from keel.deals.service import _snapshot as deal_snapshot  # the audit rows real moves write
-from keel.identity.accounts import add_membership, create_user
+from keel.deals.service import deal_snapshot  # the audit rows real moves write
+from keel.identity.api_keys import issue_api_key
 from keel.identity.clients import WEB_APP_CLIENT_ID, register_client
-from keel.identity.service import Principal, issue_api_key
 from keel.identity.signing_keys import current_signing_key, rotate_signing_key
+from keel.identity.users import add_membership, create_user
 from keel.leads.schemas import ConversionDeal, LeadConversion, LeadCreate, LeadPatch
 from keel.leads.service import convert_lead, create_lead, update_lead
 from keel.models import Deal, DealStageChange, Membership, OAuthClient, Pipeline, Stage
+from keel.onboarding.flows import onboard_organization
 from keel.organizations import service as organizations
-from keel.organizations.flows import onboard_organization
 from keel.tickets.schemas import TicketCreate, TicketPatch
 from keel.tickets.service import create_ticket, update_ticket
 

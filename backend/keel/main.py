@@ -16,7 +16,8 @@ from keel.core.errors import PROBLEM_RESPONSES, install_error_handlers
 from keel.core.logging import configure_logging
 from keel.core.middleware import RequestContextMiddleware
 from keel.core.ops import router as ops_router
-from keel.frontdoor import router as front_door_router
+from keel.core.principal import install_authenticator
+from keel.identity.dependencies import authenticate_request
 from keel.registry import API_V1_ROUTERS, ROOT_ROUTERS, load_task_modules
 
 API_PREFIX = "/api/v1"
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=lifespan,
     )
     app.state.db = db  # None: the runtime pool, opened on first request
+    install_authenticator(app, authenticate_request)
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
@@ -75,6 +77,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in ROOT_ROUTERS:
         app.include_router(router)
     app.include_router(ops_router)
-    app.include_router(front_door_router)
     install_api_docs(app)
     return app

@@ -20,6 +20,7 @@ from keel.customfields.endpoints import router as custom_fields_router
 from keel.deals.endpoints import router as deals_router
 from keel.identity.account_pages import router as account_pages_router
 from keel.identity.endpoints import router as api_keys_router
+from keel.identity.front_door import router as front_door_router
 from keel.identity.login_pages import router as login_pages_router
 from keel.identity.oauth_endpoints import router as oauth_router
 from keel.identity.profile_pages import router as profile_pages_router
@@ -33,6 +34,7 @@ from keel.tickets.endpoints import router as tickets_router
 from keel.users.endpoints import invitations as invitations_router
 from keel.users.endpoints import me as profile_router
 from keel.users.endpoints import members as members_router
+from keel.users.invitation_pages import router as invitation_pages_router
 from keel.views.endpoints import router as views_router
 
 # Each route documents every status it can answer (keel.core.openapi), so the OpenAPI says what it does.
@@ -61,12 +63,15 @@ API_V1_ROUTERS: list[APIRouter] = document_operations(
         imports_router,
     ]
 )
-# At the root: the authorization server (discovery, OAuth endpoints, sign-in pages).
+# At the root: the front door, the authorization server (discovery, OAuth endpoints, sign-in pages)
+# and the pages e-mailed links open.
 ROOT_ROUTERS: list[APIRouter] = [
+    front_door_router,
     well_known_router,
     oauth_router,
     login_pages_router,
     account_pages_router,
+    invitation_pages_router,
     profile_pages_router,
 ]
 

@@ -44,7 +44,7 @@ from keel.core.platform import platform_unit_of_work
 from keel.identity import passwords
 from keel.identity.signing_keys import key_cache
 from keel.main import create_app
-from keel.organizations.flows import onboard_organization
+from keel.onboarding.flows import onboard_organization
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
 PUBLIC_URL = "https://keel.test"  # the issuer; clients talk to the app as this origin

@@ -18,7 +18,7 @@ import anyio
 import procrastinate
 from sqlalchemy import func, select
 
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.db import runtime_database
 from keel.core.jobs import tenant_task
 from keel.core.uow import UnitOfWork, job_unit_of_work

@@ -15,7 +15,7 @@ from keel.core.config import Settings
 from keel.core.platform import platform_unit_of_work
 from keel.demo import DEMO_SLUG, DemoSeed, demo_anchor, seed_demo
 from keel.demo_data import build
-from keel.organizations.flows import onboard_organization
+from keel.onboarding.flows import onboard_organization
 from tests.conftest import DatabaseUnderTest, truncate_all
 from tests.identity.conftest import Person, authorization_server, bearer, tokens_for
 

@@ -13,8 +13,7 @@ from fastapi import Depends
 
 from keel.access.permissions import Permission
 from keel.core.errors import Problem
-from keel.identity.dependencies import CurrentPrincipal
-from keel.identity.service import Principal
+from keel.core.principal import CurrentPrincipal, Principal
 
 
 class Authorization:

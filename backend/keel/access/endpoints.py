@@ -13,9 +13,9 @@ from keel.access.permissions import Permission
 from keel.access.schemas import RoleCreate, RoleKey, RoleOut, RolePatch, TeamCreate, TeamOut
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 MembersRead = Annotated[Principal, allowed(Permission.MEMBERS_READ)]
 RolesManage = Annotated[Principal, allowed(Permission.ROLES_MANAGE)]

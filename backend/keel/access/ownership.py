@@ -9,8 +9,8 @@ from uuid import UUID
 
 from keel.access import repository
 from keel.core.errors import Problem
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 
 
 async def require_member(uow: UnitOfWork, user_id: UUID, field: str) -> None:

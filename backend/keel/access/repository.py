@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.models import Invitation, Membership, Role, Team, TeamMember
+from keel.models import AssignmentRule, Invitation, Membership, Role, Team, TeamMember
 
 
 async def is_member(session: AsyncSession, user_id: UUID) -> bool:
@@ -92,3 +92,9 @@ async def remove_from_team(session: AsyncSession, team_id: UUID, user_id: UUID) 
         delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
     )
     return bool(removed.rowcount)  # type: ignore[attr-defined]
+
+
+async def rule_giving_to_team(session: AsyncSession, team_id: UUID) -> str | None:
+    """The name of an assignment rule that gives records to the team, if any does: a team is kept
+    while a rule needs it."""
+    return await session.scalar(select(AssignmentRule.name).where(AssignmentRule.team_id == team_id).limit(1))

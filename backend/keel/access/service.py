@@ -13,13 +13,12 @@ from keel.access import repository
 from keel.access.permissions import EVERYONE, ROLES
 from keel.access.roles import BUILT_IN, custom_grant
 from keel.access.schemas import RoleCreate, RoleOut, RolePatch, TeamOut
-from keel.assignment.repository import rule_giving_to_team
-from keel.audit.service import changed_fields, record_event
+from keel.core.audit_trail import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
+from keel.core.org_policy import bump_access_version
 from keel.core.uow import UnitOfWork
 from keel.models import Role, Team, TeamMember
-from keel.organizations.policy import bump_access_version
 
 MAX_CUSTOM_ROLES = 100
 MAX_TEAMS = 500
@@ -195,7 +194,7 @@ async def rename_team(uow: UnitOfWork, team_id: UUID, name: str) -> TeamOut:
 
 async def delete_team(uow: UnitOfWork, team_id: UUID) -> None:
     team = await _team(uow, team_id)
-    rule = await rule_giving_to_team(uow.session, team_id)
+    rule = await repository.rule_giving_to_team(uow.session, team_id)
     if rule is not None:
         raise Problem(409, f"Assignment rule {rule!r} gives records to this team: change or delete it first.")
     await uow.session.delete(team)

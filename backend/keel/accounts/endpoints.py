@@ -21,12 +21,12 @@ from keel.accounts.summary import AccountSummary, account_summary
 from keel.audit.exports import audited_export
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 AccountsRead = Annotated[Principal, allowed(Permission.ACCOUNTS_READ)]
 AccountsManage = Annotated[Principal, allowed(Permission.ACCOUNTS_MANAGE)]

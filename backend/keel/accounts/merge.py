@@ -8,9 +8,9 @@ from typing import cast
 from uuid import UUID
 
 from keel.accounts import repository
-from keel.audit.service import record_event, snapshot
+from keel.core.audit_trail import record_event, snapshot
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.merging.repository import point_references_at
 from keel.merging.service import absorb_and_delete, pair_to_merge
 from keel.models import Account, Activity, ContactAccount, Deal, Lead, Ticket

@@ -7,8 +7,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from keel.customfields.schemas import CustomValues, ExternalId
-from keel.organizations.schemas import Name
+from keel.core.fields import Country, CustomValues, ExternalId, Name, Tag, Text100
 
 Lifecycle = Literal["prospect", "customer", "churned"]
 CompanySize = Literal["1-10", "11-50", "51-200", "201-1000", "1001+"]
@@ -24,9 +23,6 @@ def _domain(value: str) -> str:
 
 
 Domain = Annotated[str, Field(max_length=253), AfterValidator(_domain)]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")]
-Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f,]+$")]
-Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class AccountCreate(BaseModel):

@@ -15,13 +15,13 @@ from keel.access.ownership import keep_within_scope, require_member
 from keel.accounts import repository
 from keel.accounts.schemas import AccountCreate, AccountFilter, AccountPatch
 from keel.assignment.service import choose_owner
-from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
-from keel.identity.service import Principal
 from keel.models import Account
 
 _FIELDS = (

@@ -21,8 +21,8 @@ from keel.accounts import repository
 from keel.accounts.service import get_account
 from keel.core.cache import generation, get_shared_state, new_generation
 from keel.core.changes import on_change
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 
 ENTRY_TTL_SECONDS = 300
 # What the summary reads, and what decides which of it a member sees.

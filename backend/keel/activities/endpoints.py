@@ -11,10 +11,10 @@ from keel.access.permissions import Permission
 from keel.activities import service
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityOut, ActivityPatch, Kind
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
 from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 ActivitiesRead = Annotated[Principal, allowed(Permission.ACTIVITIES_READ)]
 ActivitiesManage = Annotated[Principal, allowed(Permission.ACTIVITIES_MANAGE)]

@@ -14,12 +14,12 @@ from uuid import UUID
 from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
 from keel.activities import repository
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityPatch, Links
-from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.models import Activity
 from keel.tickets.service import mark_responded
 

@@ -11,9 +11,9 @@ from keel.assignment import service
 from keel.assignment.schemas import RuleCreate, RuleOut, RulePatch
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 RulesRead = Annotated[Principal, allowed(Permission.ASSIGNMENT_RULES_READ)]
 RulesManage = Annotated[Principal, allowed(Permission.ASSIGNMENT_RULES_MANAGE)]

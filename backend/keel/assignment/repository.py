@@ -78,8 +78,3 @@ async def rule_giving_to_member(session: AsyncSession, user_id: UUID) -> str | N
     return await session.scalar(
         select(AssignmentRule.name).where(AssignmentRule.owner_id == user_id).limit(1)
     )
-
-
-async def rule_giving_to_team(session: AsyncSession, team_id: UUID) -> str | None:
-    """The name of a rule that gives records to the team, if any does."""
-    return await session.scalar(select(AssignmentRule.name).where(AssignmentRule.team_id == team_id).limit(1))

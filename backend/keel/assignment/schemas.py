@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from keel.accounts.schemas import Country, Text100
+from keel.core.fields import Country, Text100
 from keel.core.money import Currency, MinorUnits
 
 RecordType = Literal["lead", "account", "contact", "deal"]

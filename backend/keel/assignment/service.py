@@ -11,11 +11,11 @@ from uuid import UUID
 from keel.access.ownership import owner_for, require_member
 from keel.assignment import repository
 from keel.assignment.schemas import RuleCreate, RulePatch
-from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.models import AssignmentRule
 
 MAX_RULES = 200

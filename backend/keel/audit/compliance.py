@@ -25,10 +25,12 @@ from keel.access.permissions import Permission
 from keel.access.service import list_roles
 from keel.audit import repository
 from keel.audit.schemas import AuditFilter
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
+from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.exports import csv_line
 from keel.core.jobs import enqueue, tenant_task
+from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork
 from keel.models import ComplianceExport, Membership, Organization, Team, TeamMember, User
 
@@ -131,6 +133,8 @@ async def build_archive(uow: UnitOfWork, requested_by: str) -> tuple[bytes, dict
 
 
 async def request_export(uow: UnitOfWork, requested_by: str) -> ComplianceExport:
+    """Queue the export; it counts against the organisation's export limit like every export."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
     export = ComplianceExport(org_id=uow.tenant, requested_by=requested_by, status="pending")
     uow.session.add(export)
     await uow.session.flush()

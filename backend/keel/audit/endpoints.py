@@ -12,18 +12,16 @@ from pydantic import ValidationError
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.audit import compliance, repository
+from keel.audit.exports import record_audit_export
 from keel.audit.schemas import AuditEventOut, AuditFilter, ComplianceExportOut
-from keel.audit.service import record_event
-from keel.core.config import get_settings
 from keel.core.db import set_tenant_context
 from keel.core.errors import problem_docs, validation_problem
 from keel.core.exports import csv_stream, json_array_stream
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=UnitOfWorkRoute)
 compliance_router = APIRouter(prefix="/compliance-exports", tags=["audit"], route_class=UnitOfWorkRoute)
@@ -74,13 +72,7 @@ async def export_audit_events(
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
     """Every matching row in chain order, as CSV (formula-safe) or a JSON array. The export is audited."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
-    await record_event(
-        uow,
-        "audit.exported",
-        entity_type="audit_trail",
-        after={"format": format, "filter": where.model_dump(mode="json", exclude_none=True)},
-    )
+    await record_audit_export(uow, format, where)
     org_id, db = uow.tenant, request_database(request)
 
     async def rows() -> AsyncIterator[dict[str, Any]]:
@@ -110,7 +102,6 @@ async def request_compliance_export(
 ) -> ComplianceExportOut:
     """Start building a zip of the audit trail, the members and the permission matrix, with a manifest
     of SHA-256 hashes. Poll the export until its status is `done`, then download it."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
     return ComplianceExportOut.model_validate(await compliance.request_export(uow, principal.actor))
 
 

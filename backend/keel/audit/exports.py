@@ -1,4 +1,5 @@
-"""A list exported as CSV, recorded in the audit trail (`crm_export.<name>`, with the filter used)."""
+"""Exports recorded in the audit trail: a CRM list as CSV (`crm_export.<name>`, with the filter used),
+and the audit trail itself (`audit.exported`), limited per organisation."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Select
 
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
+from keel.core.config import get_settings
 from keel.core.crm_export import csv_export
+from keel.core.principal import Principal
+from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork, request_database
-from keel.identity.service import Principal
 
 
 async def audited_export(
@@ -41,4 +44,15 @@ async def audited_export(
         columns=columns,
         name=name,
         shape=shape,
+    )
+
+
+async def record_audit_export(uow: UnitOfWork, format: str, where: BaseModel) -> None:
+    """An export of the trail counts against the organisation's export limit and is itself audited."""
+    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await record_event(
+        uow,
+        "audit.exported",
+        entity_type="audit_trail",
+        after={"format": format, "filter": where.model_dump(mode="json", exclude_none=True)},
     )

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, text
 
-from keel.audit.categories import CATEGORIES
+from keel.core.audit_trail import CATEGORIES
 from keel.core.db import DEFINER_ROLE, OWNER_ROLE
 
 MONTHS_AHEAD = 6

@@ -7,10 +7,10 @@ from rich.table import Table
 
 from keel.cli.common import console, run_platform_action
 from keel.core.keyring import get_key_ring
-from keel.identity.accounts import set_disabled
 from keel.identity.signing_keys import rotate_signing_key
+from keel.identity.users import set_disabled
+from keel.onboarding.flows import onboard_organization
 from keel.organizations import service as organizations
-from keel.organizations.flows import onboard_organization
 
 orgs = typer.Typer(help="Platform actions on organisations (audited).", no_args_is_help=True)
 users = typer.Typer(help="Platform actions on user accounts (audited).", no_args_is_help=True)

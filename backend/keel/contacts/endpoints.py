@@ -15,12 +15,12 @@ from keel.contacts.merge import merge_contacts as merge_contacts_into
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 ContactsRead = Annotated[Principal, allowed(Permission.CONTACTS_READ)]
 ContactsManage = Annotated[Principal, allowed(Permission.CONTACTS_MANAGE)]

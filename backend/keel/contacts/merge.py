@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import cast
 from uuid import UUID
 
-from keel.audit.service import record_event, snapshot
 from keel.contacts import repository
+from keel.core.audit_trail import record_event, snapshot
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.merging.repository import point_references_at
 from keel.merging.service import absorb_and_delete, pair_to_merge
 from keel.models import Activity, Contact, Deal, Lead, Ticket

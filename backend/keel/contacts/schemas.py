@@ -6,9 +6,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from keel.accounts.schemas import Country, Tag, Text100
-from keel.customfields.schemas import CustomValues, ExternalId
-from keel.identity.accounts import EMAIL
+from keel.core.fields import Country, CustomValues, ExternalId, Tag, Text100
+from keel.identity.users import EMAIL
 
 
 def _email(value: str) -> str:

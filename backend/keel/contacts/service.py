@@ -13,15 +13,15 @@ from sqlalchemy import Select
 from keel.access.ownership import keep_within_scope, require_member
 from keel.accounts.repository import visible_accounts
 from keel.assignment.service import choose_owner
-from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts import repository
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
-from keel.identity.service import Principal
 from keel.models import Contact, ContactAccount
 
 _FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags", "custom")

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {"standard": "1200/minute", "enterprise": "6000/minute"}
     )
     rate_limit_user: str = "600/minute"  # per user, across their clients
-    # Months each audit category is kept before `keel audit maintain` detaches it (keel/audit/categories.py).
+    # Months each audit category is kept before `keel audit maintain` detaches it (keel/core/audit_trail.py).
     audit_retention_months: dict[str, int] = Field(
         default_factory=lambda: {"money": 84, "security": 36, "access": 13, "general": 84}
     )

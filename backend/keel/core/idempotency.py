@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.openapi import HeaderDeclaration, declare_header
-from keel.core.uow import ReplayResponse, UnitOfWork
+from keel.core.principal import CurrentPrincipal
+from keel.core.uow import ReplayResponse, UnitOfWork, UoW
 from keel.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -118,3 +120,23 @@ async def purge_expired(uow: UnitOfWork, older_than: timedelta) -> int:
         text("SELECT keel.purge_expired_idempotency_keys(:age)"), {"age": older_than}
     )
     return int(removed or 0)
+
+
+async def idempotent(
+    request: Request,
+    principal: CurrentPrincipal,  # authenticated first: keys are kept per organisation
+    uow: UoW,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            max_length=255,
+            description="Retry safely: the same key and body replay the first response for 24 h "
+            "(1 to 255 printable characters).",
+        ),
+    ] = None,
+) -> None:
+    await claim_idempotency_key(request, uow)
+
+
+Idempotent = Annotated[None, Depends(idempotent)]

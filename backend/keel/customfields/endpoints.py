@@ -9,12 +9,12 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import declare_answers
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields import service
 from keel.customfields.schemas import FieldCreate, FieldOut, FieldPatch, custom_query
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 FieldsRead = Annotated[Principal, allowed(Permission.CUSTOM_FIELDS_READ)]
 FieldsManage = Annotated[Principal, allowed(Permission.CUSTOM_FIELDS_MANAGE)]

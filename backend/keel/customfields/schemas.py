@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from keel.core.fields import Text100
+
 RecordType = Literal["account", "contact", "deal", "lead"]
 FieldType = Literal["text", "number", "date", "boolean", "select"]
-Text100 = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="e.g. `tier`; used in filters")]
-ExternalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
-# Values a record carries, by field key; `null` in a change removes the value.
-CustomValues = Annotated[dict[str, Any], Field(max_length=100)]
 
 
 class FieldCreate(BaseModel):

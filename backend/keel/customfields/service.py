@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement
 
-from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork

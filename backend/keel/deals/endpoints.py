@@ -12,14 +12,14 @@ from keel.access.permissions import Permission
 from keel.audit.exports import audited_export
 from keel.core.errors import Problem, problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, answers, page_example
 from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
 from keel.deals import service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 
 DealsRead = Annotated[Principal, allowed(Permission.DEALS_READ)]
 DealsManage = Annotated[Principal, allowed(Permission.DEALS_MANAGE)]

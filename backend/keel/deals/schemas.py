@@ -6,10 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.accounts.schemas import Tag
+from keel.core.fields import CustomValues, ExternalId, Name, Tag
 from keel.core.money import Currency, MinorUnits
-from keel.customfields.schemas import CustomValues, ExternalId
-from keel.organizations.schemas import Name
 
 Outcome = Literal["open", "won", "lost"]
 Source = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")]

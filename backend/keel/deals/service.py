@@ -16,16 +16,16 @@ from keel.access.permissions import Permission
 from keel.accounts.repository import account_by_id
 from keel.accounts.service import mark_customer
 from keel.assignment.service import choose_owner
-from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.repository import is_contact_of_account
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.deals import repository
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, StageChangeOut
-from keel.identity.service import Principal
 from keel.models import Account, Deal, DealStageChange, Stage
 
 _FIELDS = (
@@ -55,7 +55,8 @@ def deal_out(deal: Deal, outcome: str, principal: Principal) -> DealOut:
     return DealOut(**values, status=outcome)
 
 
-def _snapshot(deal: Deal) -> dict[str, Any]:
+def deal_snapshot(deal: Deal) -> dict[str, Any]:
+    """What the audit trail keeps of a deal before and after a change."""
     return snapshot(deal, _FIELDS)
 
 
@@ -140,7 +141,7 @@ async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -
     await _enter_stage(uow, deal, stage, previous=None)
     await uow.session.flush()
     await uow.session.refresh(deal, ["created_at", "updated_at", "version"])
-    await record_event(uow, "deal.created", entity_type="deal", entity_id=deal.id, after=_snapshot(deal))
+    await record_event(uow, "deal.created", entity_type="deal", entity_id=deal.id, after=deal_snapshot(deal))
     if stage.outcome == "won":
         await mark_customer(uow, deal.account_id, won_deal_id=deal.id)
     return deal_out(deal, stage.outcome, principal)
@@ -181,7 +182,7 @@ async def update_deal(
     for field in ("owner_id", "assignee_id"):
         if changes.get(field) is not None:
             await require_member(uow, changes[field], field)
-    before = _snapshot(deal)
+    before = deal_snapshot(deal)
     for field, value in changes.items():
         setattr(deal, field, sorted(set(value or [])) if field == "tags" else value)
     keep_within_scope(principal, deal.owner_id, deal.assignee_id, "deals")
@@ -200,7 +201,7 @@ async def update_deal(
             deal.lost_reason = None  # reopened or won: the old reason no longer holds
         await _enter_stage(uow, deal, stage, previous=deal.stage_id)
     _check_lost_reason(deal, stage.outcome)
-    old, new = changed_fields(before, _snapshot(deal))
+    old, new = changed_fields(before, deal_snapshot(deal))
     if new:
         deal.version += 1
         deal.updated_at = datetime.now(UTC)
@@ -213,7 +214,7 @@ async def update_deal(
 async def delete_deal(uow: UnitOfWork, deal_id: UUID) -> None:
     deal = await _deal(uow, deal_id, for_update=True)
     await uow.session.delete(deal)
-    await record_event(uow, "deal.deleted", entity_type="deal", entity_id=deal_id, before=_snapshot(deal))
+    await record_event(uow, "deal.deleted", entity_type="deal", entity_id=deal_id, before=deal_snapshot(deal))
 
 
 async def stage_history(uow: UnitOfWork, deal_id: UUID) -> list[StageChangeOut]:

@@ -1,4 +1,4 @@
-"""Pages reached from e-mailed links: accept an invitation, reset a forgotten password.
+"""Pages reached from e-mailed links to reset a forgotten password (invitations: keel.users.invitation_pages).
 
 A reset link works once, for 30 minutes, and never says whether an account exists. Resetting ends
 every session and refresh token of the account; it does not sign anyone in, so the second factor is
@@ -7,7 +7,6 @@ still asked at the next sign-in.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -21,7 +20,6 @@ from keel.core.errors import Problem
 from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import passwords, throttle
-from keel.identity.accounts import issue_user_link, normalise_email, open_user_link
 from keel.identity.browser import (
     client_address,
     csrf_valid,
@@ -29,67 +27,15 @@ from keel.identity.browser import (
     render,
     see_other,
     sign_in_rate_limited,
-    start_session,
 )
 from keel.identity.revocation import mark_revoked, subject_key
-from keel.users.service import accept_invitation, has_account, open_invitation
+from keel.identity.users import issue_user_link, normalise_email, open_user_link
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 RESET_MINUTES = 30
 RESET_SENT = "If an account uses this address, we have sent it a link to choose a new password."
 _CANDIDATE = text("SELECT user_id FROM keel.login_candidate(:email)")
-
-
-@router.get("/invitations/accept")
-async def invitation_page(request: Request, uow: UoW, token: str = "") -> Response:
-    try:
-        invitation = await open_invitation(uow, token)
-    except Problem as gone:
-        return render(request, "message.html", status=404, title="Invitation not valid", message=gone.detail)
-    existing = await has_account(uow, invitation.email)
-    return render(request, "invitation.html", token=token, email=invitation.email, existing=existing)
-
-
-@router.post("/invitations/accept")
-async def accept_invitation_page(request: Request, uow: UoW) -> Response:
-    form = await form_fields(request)
-    token = form.get("token", "")
-    if limited := await sign_in_rate_limited(request, "message.html", title="Too many attempts", message=""):
-        return limited
-    if not csrf_valid(request, form.get("csrf")):
-        return render(
-            request, "message.html", status=403, title="This form expired", message="Open the link again."
-        )
-    state, address = get_shared_state(), client_address(request)
-    try:
-        await throttle.check(state, "invitation", token[:32], address)
-        user = await accept_invitation(
-            uow, token, password=form.get("password", "")[:1024], name=form.get("name", "")[:200].strip()
-        )
-    except Problem as refused:
-        if refused.status == 400:
-            await throttle.failed(state, "invitation", token[:32], address)
-        invitation = None
-        with suppress(Problem):
-            invitation = await open_invitation(uow, token)
-        if invitation is None:
-            return render(
-                request, "message.html", status=refused.status, title="Could not join", message=refused.detail
-            )
-        existing = await has_account(uow, invitation.email)
-        return render(
-            request,
-            "invitation.html",
-            status=refused.status,
-            error=refused.detail,
-            token=token,
-            email=invitation.email,
-            existing=existing,
-        )
-    response = see_other("/login/mfa?next=/account" if user.has_mfa else "/account")
-    await start_session(uow, user, response, mfa_done=not user.has_mfa)
-    return response
 
 
 @router.get("/password/forgot")

@@ -1,4 +1,4 @@
-"""Typed dependencies for who is calling: `CurrentPrincipal`, and `Idempotent` for creating POSTs.
+"""Authenticating an API request: who is calling (`authenticate_request`, behind `CurrentPrincipal`).
 
 A caller presents an API key (`Bearer keel_sk_…`) or an access token from Keel's authorization
 server (`Bearer <jwt>`, or `DPoP <jwt>` with a proof for a key-bound token). Checking a token
@@ -8,25 +8,25 @@ reads no database: keys come from the process's key cache and revocation marks f
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Request
+from fastapi import Request
 
 from keel.access.roles import API_KEY, grant_for, role_table
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
-from keel.core.idempotency import claim_idempotency_key
 from keel.core.keyring import get_key_ring
+from keel.core.org_policy import require_permitted_network
+from keel.core.principal import Principal
 from keel.core.ratelimit import get_rate_limiter, limit
-from keel.core.uow import UnitOfWork, UoW
+from keel.core.uow import UnitOfWork
+from keel.identity.api_keys import SECRET_PREFIX, authenticate
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.revocation import is_revoked
-from keel.identity.service import SECRET_PREFIX, Principal, authenticate
 from keel.identity.signing_keys import key_cache
 from keel.identity.tokens import InvalidAccessToken, validate_access_token
-from keel.organizations.policy import require_permitted_network
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
 
@@ -98,7 +98,9 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
     )
 
 
-async def current_principal(request: Request, uow: UoW) -> Principal:
+async def authenticate_request(request: Request, uow: UnitOfWork) -> Principal:
+    """Who is calling (keel.core.principal installs this as `CurrentPrincipal`), with the unit of work
+    entered into their organisation, their network checked and their rate limits counted."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     scheme, credentials = scheme.lower(), credentials.strip()
     if scheme not in ("bearer", "dpop") or not credentials:
@@ -131,25 +133,3 @@ async def current_principal(request: Request, uow: UoW) -> Principal:
     if principal.user_id is not None:
         await limiter.hit(f"user:{principal.user_id}", limit(settings.rate_limit_user))
     return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-async def idempotent(
-    request: Request,
-    principal: CurrentPrincipal,
-    uow: UoW,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=255,
-            description="Retry safely: the same key and body replay the first response for 24 h.",
-        ),
-    ] = None,
-) -> None:
-    await claim_idempotency_key(request, uow)
-
-
-Idempotent = Annotated[None, Depends(idempotent)]

@@ -7,13 +7,13 @@ from fastapi import APIRouter, status
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import page_example
 from keel.core.pagination import Page, PageQuery
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity import repository, service
-from keel.identity.dependencies import Idempotent
+from keel.identity import api_keys, repository
 from keel.identity.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyOut
-from keel.identity.service import Principal
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"], route_class=UnitOfWorkRoute)
 
@@ -29,7 +29,7 @@ async def issue_api_key(
 
     A replay with the same Idempotency-Key returns the same key with `secret: null`.
     """
-    key, secret = await service.issue_api_key(uow, body.name, created_by=principal.actor)
+    key, secret = await api_keys.issue_api_key(uow, body.name, created_by=principal.actor)
     issued = ApiKeyOut.model_validate(key).model_dump()
     # A replay must not hand the secret out again, so it is never stored for one.
     uow.replay_body = ApiKeyIssued(**issued, secret=None).model_dump_json().encode()
@@ -49,4 +49,4 @@ async def revoke_api_key(
     key_id: UUID, principal: Annotated[Principal, allowed(Permission.API_KEYS_MANAGE)], uow: UoW
 ) -> ApiKeyOut:
     """Revoke a key. Requests with it fail from the next one on."""
-    return ApiKeyOut.model_validate(await service.revoke_api_key(uow, key_id))
+    return ApiKeyOut.model_validate(await api_keys.revoke_api_key(uow, key_id))

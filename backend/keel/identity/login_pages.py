@@ -21,7 +21,6 @@ from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity import mfa, throttle
-from keel.identity.accounts import check_password, verify_second_factor
 from keel.identity.browser import (
     SESSION_COOKIE,
     BrowserSession,
@@ -35,6 +34,7 @@ from keel.identity.browser import (
     sign_in_rate_limited,
     start_session,
 )
+from keel.identity.users import check_password, verify_second_factor
 from keel.models import LoginSession
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)

@@ -17,22 +17,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
+from keel.core.org_policy import allowlist, org_policy, permits, sign_in_too_old
 from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
 from keel.identity import throttle
-from keel.identity.accounts import OrganizationChoice, my_organizations
 from keel.identity.authorization_server import Issuer, KeelAuthorizationServer
 from keel.identity.browser import BrowserSession, csrf_valid, load_session, render, see_other
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.oauth_objects import Client, KeelRequest, OAuthResponse, RequestContext, ResourceOwner
 from keel.identity.revocation import family_key, mark_revoked
 from keel.identity.signing_keys import key_cache
-from keel.organizations.policy import allowlist, org_policy, permits, sign_in_too_old
+from keel.identity.users import OrganizationChoice, my_organizations
 
 router = APIRouter(prefix="/oauth", route_class=UnitOfWorkRoute, include_in_schema=False)
 

@@ -20,7 +20,6 @@ from keel.core.errors import Problem
 from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.identity import passwords
-from keel.identity.accounts import issue_user_link, normalise_email, open_user_link
 from keel.identity.browser import (
     BrowserSession,
     csrf_valid,
@@ -31,6 +30,7 @@ from keel.identity.browser import (
     start_session,
 )
 from keel.identity.revocation import mark_revoked, subject_key
+from keel.identity.users import issue_user_link, normalise_email, open_user_link
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, status
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.errors import problem_docs
+from keel.core.idempotency import Idempotent
 from keel.core.pagination import Page, PageQuery
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 from keel.imports import service
 from keel.imports.schemas import ImportCreate, ImportOut
 

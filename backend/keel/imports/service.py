@@ -10,12 +10,12 @@ from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.errors import Problem
 from keel.core.pagination import PageParams
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import definitions
-from keel.identity.service import Principal
 from keel.imports import csvfile, repository
 from keel.imports.rows import FIELDS, REQUIRED, UPSERT_KEYS
 from keel.imports.schemas import ImportCreate

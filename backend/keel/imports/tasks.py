@@ -11,7 +11,7 @@ from uuid import UUID
 import structlog
 
 from keel.assignment.service import Assigner
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.db import runtime_database
 from keel.core.jobs import enqueue, job_app
 from keel.core.uow import UnitOfWork, job_unit_of_work

@@ -6,12 +6,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from keel.accounts.schemas import Country, Tag, Text100
 from keel.contacts.schemas import Email, PersonName, Phone
+from keel.core.fields import Country, CustomValues, ExternalId, Name, Tag, Text100
 from keel.core.money import Currency, MinorUnits
-from keel.customfields.schemas import CustomValues, ExternalId
 from keel.deals.schemas import Source
-from keel.organizations.schemas import Name
 
 Status = Literal["new", "working", "qualified", "disqualified", "converted"]
 OpenStatus = Literal["new", "working", "qualified"]

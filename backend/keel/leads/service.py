@@ -17,17 +17,17 @@ from keel.accounts.repository import account_by_id
 from keel.accounts.schemas import AccountCreate
 from keel.accounts.service import create_account
 from keel.assignment.service import choose_owner
-from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact, normalise_phone
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.deals.schemas import DealCreate
 from keel.deals.service import create_deal
-from keel.identity.service import Principal
 from keel.leads import repository
 from keel.leads.schemas import (
     ConversionOut,

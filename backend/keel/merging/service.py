@@ -12,8 +12,8 @@ from uuid import UUID
 
 from keel.access.ownership import keep_within_scope
 from keel.core.errors import Problem
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.merging import repository
 from keel.models import Account, Contact
 

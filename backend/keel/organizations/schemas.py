@@ -4,19 +4,11 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Annotated
 from uuid import UUID
-from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from keel.core.fields import Locale, Name, TimeZone
 from keel.core.money import Currency
-
-_TIMEZONES = frozenset(available_timezones())
-
-
-def _known_timezone(value: str) -> str:
-    if value not in _TIMEZONES:
-        raise ValueError("unknown IANA time zone")
-    return value
 
 
 def _network(value: str) -> str:
@@ -33,10 +25,7 @@ Domain = Annotated[
 ]
 Network = Annotated[str, Field(max_length=50), AfterValidator(_network)]
 
-TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]
-Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="BCP 47, e.g. en-GB")]
 Month = Annotated[int, Field(ge=1, le=12)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
 
 

@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from keel.audit.service import changed_fields, record_event
+from keel.core import org_policy as org_policies
+from keel.core.audit_trail import changed_fields, record_event
 from keel.core.config import get_settings
 from keel.core.errors import Problem, validation_problem
 from keel.core.etag import stale
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
 from keel.models import Organization
-from keel.organizations import policy as org_policies
 from keel.organizations import repository
 from keel.organizations.schemas import OrganizationCreate, OrganizationPatch, OrganizationSettings
 

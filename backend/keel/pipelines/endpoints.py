@@ -9,9 +9,9 @@ from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
+from keel.core.idempotency import Idempotent
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
 from keel.pipelines import service
 from keel.pipelines.schemas import PipelineCreate, PipelineOut, PipelinePatch
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from keel.accounts.schemas import Text100
+from keel.core.fields import Text100
 
 Outcome = Literal["open", "won", "lost"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from keel.audit.service import changed_fields, record_event
+from keel.core.audit_trail import changed_fields, record_event
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.uow import UnitOfWork
@@ -85,7 +85,7 @@ async def create_pipeline(
 
 async def create_default_pipeline(uow: UnitOfWork) -> PipelineOut:
     """The pipeline every new organisation starts with. Part of onboarding, which the platform's audit
-    log records (keel.organizations.flows), so it adds no row to the organisation's own trail."""
+    log records (keel.onboarding.flows), so it adds no row to the organisation's own trail."""
     return await create_pipeline(
         uow, PipelineCreate(name="Sales", stages=DEFAULT_STAGES), is_default=True, audited=False
     )

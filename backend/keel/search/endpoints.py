@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.service import Principal
 from keel.search import service
 from keel.search.service import Hit
 

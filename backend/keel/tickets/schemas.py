@@ -6,8 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.accounts.schemas import Tag
-from keel.organizations.schemas import Name
+from keel.core.fields import Name, Tag
 
 TicketStatus = Literal["open", "pending", "solved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]

@@ -12,13 +12,13 @@ from uuid import UUID
 
 from keel.access.ownership import changeable, keep_within_scope, owner_for, require_member
 from keel.accounts.repository import account_visible
-from keel.audit.service import changed_fields, record_event, snapshot
 from keel.contacts.repository import contact_visible, is_contact_of_account
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.models import Ticket
 from keel.tickets import repository
 from keel.tickets.schemas import Priority, TicketCreate, TicketPatch, TicketStatus

@@ -4,18 +4,16 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import select
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
 from keel.core.errors import problem_docs
+from keel.core.idempotency import Idempotent
 from keel.core.openapi import list_example, page_example
-from keel.core.pagination import Page, PageQuery, keyset_page, newest_first
+from keel.core.pagination import Page, PageQuery
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import Idempotent
-from keel.identity.service import Principal
-from keel.models import Invitation, SecurityEvent
-from keel.users import service
+from keel.users import repository, service
 from keel.users.schemas import (
     InvitationCreate,
     InvitationOut,
@@ -59,9 +57,7 @@ async def invite_member(
 
 @invitations.get("", response_model=Page[InvitationOut], responses=page_example(InvitationOut))
 async def list_invitations(principal: MembersRead, uow: UoW, page: PageQuery) -> Page[InvitationOut]:
-    rows, next_cursor = await keyset_page(
-        uow.session, select(Invitation), sort=newest_first(Invitation.created_at, Invitation.id), params=page
-    )
+    rows, next_cursor = await repository.invitations_page(uow.session, page)
     return Page(items=[InvitationOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -129,10 +125,5 @@ async def update_profile(body: ProfileUpdate, principal: OwnProfile, uow: UoW) -
 async def list_my_security_events(principal: OwnProfile, uow: UoW, page: PageQuery) -> Page[SecurityEventOut]:
     """Your account's sign-ins (accepted and refused), second-factor, password and e-mail changes, newest
     first. Nobody else's: the database shows a user only their own."""
-    rows, next_cursor = await keyset_page(
-        uow.session,
-        select(SecurityEvent),
-        sort=newest_first(SecurityEvent.created_at, SecurityEvent.id),
-        params=page,
-    )
+    rows, next_cursor = await repository.security_events_page(uow.session, page)
     return Page(items=[SecurityEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -3,6 +3,7 @@ two definer functions (migrations) answer what the API's role may not read itsel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,8 @@ from uuid import UUID
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.models import Invitation, Membership, Organization, RefreshToken, User
+from keel.core.pagination import PageParams, keyset_page, newest_first
+from keel.models import Invitation, Membership, Organization, RefreshToken, SecurityEvent, User
 
 _RESET_MFA = text("SELECT keel.reset_member_mfa(:user_id)")
 _HAS_ACCOUNT = text("SELECT 1 FROM keel.login_candidate(:email)")
@@ -97,3 +99,24 @@ async def reset_mfa(session: AsyncSession, user_id: UUID) -> bool:
 
 async def user_by_id(session: AsyncSession, user_id: UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def invitations_page(
+    session: AsyncSession, page: PageParams
+) -> tuple[Sequence[Invitation], str | None]:
+    """The organisation's invitations, newest first."""
+    return await keyset_page(
+        session, select(Invitation), sort=newest_first(Invitation.created_at, Invitation.id), params=page
+    )
+
+
+async def security_events_page(
+    session: AsyncSession, page: PageParams
+) -> tuple[Sequence[SecurityEvent], str | None]:
+    """The caller's own security events, newest first (the database shows a user only theirs)."""
+    return await keyset_page(
+        session,
+        select(SecurityEvent),
+        sort=newest_first(SecurityEvent.created_at, SecurityEvent.id),
+        params=page,
+    )

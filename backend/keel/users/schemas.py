@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from keel.organizations.schemas import Locale, Name, TimeZone
+from keel.core.fields import Locale, Name, TimeZone
 
 # A built-in role or one of the organisation's own (checked against them when saved).
 Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]

@@ -8,17 +8,17 @@ from uuid import UUID
 from keel.access.service import require_role
 from keel.assignment.repository import rule_giving_to_member
 from keel.audit.security import record_security_event
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.mail import queue_email
+from keel.core.org_policy import bump_access_version
 from keel.core.uow import UnitOfWork
 from keel.identity import opaque
-from keel.identity.accounts import add_membership, check_password, create_user, normalise_email
 from keel.identity.revocation import mark_revoked, member_key, subject_key
+from keel.identity.users import add_membership, check_password, create_user, normalise_email
 from keel.models import Invitation, Membership, User, owned_models
-from keel.organizations.policy import bump_access_version
 from keel.users import repository
 from keel.users.schemas import MemberOut
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from keel.audit.service import changed_fields, record_event, snapshot
+from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
-from keel.identity.service import Principal
 from keel.models import SavedView
 from keel.views import repository
 from keel.views.schemas import ViewCreate, ViewPatch, check_filters

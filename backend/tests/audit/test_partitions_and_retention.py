@@ -15,10 +15,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from keel.audit.categories import category_of
 from keel.audit.retention import maintain, month_start
 from keel.audit.service import verify_chain
 from keel.core import db as core_db
+from keel.core.audit_trail import category_of
 from keel.core.config import get_settings
 from keel.core.migrate import alembic_config
 from keel.core.migrate import migrate as run_migrations

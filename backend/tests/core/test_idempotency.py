@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-import keel.identity.service
+import keel.identity.api_keys
 from keel.core.errors import Problem
 from tests.conftest import Org
 
@@ -189,20 +189,20 @@ async def test_a_request_that_fails_after_claiming_the_key_leaves_no_key_so_the_
     monkeypatch: pytest.MonkeyPatch,
     failure: Exception,
 ) -> None:
-    real_issue = keel.identity.service.issue_api_key
+    real_issue = keel.identity.api_keys.issue_api_key
 
     async def issue_then_fail(*args: Any, **kwargs: Any) -> Any:
         await real_issue(*args, **kwargs)  # the key row and the api key are written...
         raise failure  # ...and then the request fails
 
-    monkeypatch.setattr(keel.identity.service, "issue_api_key", issue_then_fail)
+    monkeypatch.setattr(keel.identity.api_keys, "issue_api_key", issue_then_fail)
     failed = await post(client, org_a, {"name": "deploy"}, "after-failure")
     assert failed.status_code == (503 if isinstance(failure, Problem) else 500)
     assert failed.headers["content-type"] == "application/problem+json"
     assert await idempotency_rows(test_database, org_a) == 0
     assert await api_key_count(test_database, org_a) == 1
 
-    monkeypatch.setattr(keel.identity.service, "issue_api_key", real_issue)
+    monkeypatch.setattr(keel.identity.api_keys, "issue_api_key", real_issue)
     retry = await post(client, org_a, {"name": "deploy"}, "after-failure")
 
     assert retry.status_code == 201

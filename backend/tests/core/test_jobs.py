@@ -22,7 +22,7 @@ import pytest
 from psycopg.rows import dict_row
 from sqlalchemy import func, select
 
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.db import runtime_database
 from keel.core.jobs import enqueue, job_app, open_job_app
 from keel.core.maintenance import purge_idempotency_keys

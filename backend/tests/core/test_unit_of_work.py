@@ -10,11 +10,11 @@ import pytest
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import text
 
-from keel.audit.service import record_event
 from keel.core import db as core_db
+from keel.core.audit_trail import record_event
 from keel.core.errors import Problem
+from keel.core.principal import CurrentPrincipal
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity.dependencies import CurrentPrincipal
 from keel.main import create_app
 from keel.models import ApiKey
 from tests.conftest import DatabaseUnderTest, Org

@@ -21,9 +21,9 @@ from keel.core.keyring import get_key_ring
 from keel.core.platform import platform_unit_of_work
 from keel.core.uow import job_unit_of_work
 from keel.identity import mfa
-from keel.identity.accounts import add_membership, create_user
 from keel.identity.clients import register_client
 from keel.identity.signing_keys import rotate_signing_key
+from keel.identity.users import add_membership, create_user
 from tests.conftest import PUBLIC_URL, Org
 
 WEB_CLIENT = "test-web"

@@ -327,7 +327,7 @@ async def test_disabling_a_user_ends_sessions_and_tokens_at_once_and_blocks_sign
     client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
 ) -> None:
     from keel.core.platform import platform_unit_of_work
-    from keel.identity.accounts import set_disabled
+    from keel.identity.users import set_disabled
 
     user = await make_user(org_a)
     tokens = await tokens_for(client, user)

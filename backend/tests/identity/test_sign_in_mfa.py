@@ -10,7 +10,7 @@ import pyotp
 import pytest
 
 from keel.identity import mfa
-from keel.identity.accounts import verify_second_factor
+from keel.identity.users import verify_second_factor
 from tests.conftest import DatabaseUnderTest, Org
 from tests.identity.conftest import (
     MakeUser,
@@ -80,7 +80,7 @@ async def test_totp_window_is_one_step_either_side_with_a_frozen_clock(
 ) -> None:
     from keel.core import db as core_db
     from keel.core.uow import job_unit_of_work
-    from keel.identity.accounts import act_as
+    from keel.identity.users import act_as
     from keel.models import User
 
     user = await make_user(org_a, with_mfa=True)

@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import text
 
-from keel.access.permissions import Permission
-from keel.audit.service import record_event
+from keel.core.audit_trail import record_event
 from keel.core.cache import get_shared_state
 from keel.core.errors import Problem
+from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.identity import repository
 from keel.identity.revocation import mark_revoked, subject_key
 from keel.models import ApiKey
 
 SECRET_PREFIX = "keel_sk_"  # noqa: S105 - a public marker, not a secret
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling, in which organisation: a user (through an OAuth client) or an API key."""
-
-    org_id: UUID
-    actor: str  # "user:<id>" or "api_key:<id>": what the audit trail records
-    user_id: UUID | None = None
-    client_id: str | None = None
-    roles: tuple[str, ...] = ()
-    scope: str = ""  # the OAuth scope of the token
-    # What the caller may do and which owned records they see (keel.access.roles), set per request.
-    permissions: frozenset[Permission] = frozenset()
-    record_scope: str = "own"
 
 
 def hash_secret(secret: str) -> bytes:

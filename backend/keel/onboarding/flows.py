@@ -1,9 +1,10 @@
-"""Onboarding spans three domains: the organisation itself, its first API key and its default pipeline."""
+"""Onboarding a new organisation spans three domains: the organisation itself, its first API key and
+its default sales pipeline."""
 
 from __future__ import annotations
 
 from keel.core.platform import PlatformUnitOfWork
-from keel.identity.service import issue_api_key
+from keel.identity.api_keys import issue_api_key
 from keel.models import Organization
 from keel.organizations.service import create_organization
 from keel.pipelines.service import create_default_pipeline
