@@ -23,8 +23,8 @@ from keel.access.roles import BUILT_IN
 from keel.access.service import add_team_member, create_team
 from keel.accounts.schemas import AccountCreate
 from keel.accounts.service import create_account, mark_customer
+from keel.activities.flows import log_activity
 from keel.activities.schemas import ActivityCreate
-from keel.activities.service import create_activity
 from keel.contacts.schemas import ContactCreate
 from keel.contacts.service import create_contact
 from keel.core.audit_trail import changed_fields, record_event
@@ -40,8 +40,9 @@ from keel.identity.api_keys import issue_api_key
 from keel.identity.clients import WEB_APP_CLIENT_ID, register_client
 from keel.identity.signing_keys import current_signing_key, rotate_signing_key
 from keel.identity.users import add_membership, create_user
+from keel.leads.flows import convert_lead
 from keel.leads.schemas import ConversionDeal, LeadConversion, LeadCreate, LeadPatch
-from keel.leads.service import convert_lead, create_lead, update_lead
+from keel.leads.service import create_lead, update_lead
 from keel.models import Deal, DealStageChange, Membership, OAuthClient, Pipeline, Stage
 from keel.onboarding.flows import onboard_organization
 from keel.organizations import service as organizations
@@ -280,7 +281,7 @@ class _Writer:
         body = _body(
             ActivityCreate, plan, *fields, done=plan.done_at is not None, assignee_id=assignee, **links
         )
-        activity = await create_activity(self.uow, principal, body)
+        activity = await log_activity(self.uow, principal, body)
         when, done = plan.occurred_at, plan.done_at
         self.dated(models.Activity, activity.id, created_at=when, updated_at=done or when, done_at=done)
 

@@ -253,3 +253,28 @@ async def f(uow, response, record):
         "uow.session.flush",
         "record.name =",
     ]
+
+
+# A use case that changes records of two domains is a flow (`flows.py`): lead conversion, merges, a won
+# deal making its account a customer, an activity answering a ticket, onboarding. A service keeps to its
+# own domain; it may apply the rules every record type shares: choosing an owner (assignment) and
+# checking custom field values (customfields).
+SHARED_RULES = frozenset({"keel.assignment.service", "keel.customfields.service"})
+
+
+def test_services_leave_use_cases_across_domains_to_flows() -> None:
+    graph = grimp.build_graph("keel")
+    business = set(_business_domains(graph))
+    crossing = sorted(
+        f"{importer} -> {imported}"
+        for importer in graph.modules
+        if importer.endswith(".service") and importer.split(".")[1] in business
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if imported.endswith(".service")
+        and imported.split(".")[1] != importer.split(".")[1]
+        and imported.split(".")[1] in business
+        and imported not in SHARED_RULES
+    )
+    assert crossing == []
+    flows = {module.split(".")[1] for module in graph.modules if module.endswith(".flows")}
+    assert {"accounts", "activities", "contacts", "deals", "leads", "onboarding"} <= flows

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.accounts import merge, service
+from keel.accounts import flows, service
 from keel.accounts.schemas import (
     AccountCreate,
     AccountFilter,
@@ -147,7 +147,7 @@ async def merge_accounts(
 ) -> AccountOut:
     """Merge `duplicate_id` into this account: its contacts, deals, tickets, activities and leads move
     here, empty fields take its values, tags and custom values unite; then it is deleted. Audited."""
-    account = await merge.merge_accounts(uow, principal, account_id, body.duplicate_id)
+    account = await flows.merge_accounts(uow, principal, account_id, body.duplicate_id)
     response.headers["ETag"] = etag(account.version)
     return AccountOut.model_validate(account)
 

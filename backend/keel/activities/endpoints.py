@@ -8,7 +8,7 @@ from pydantic import AwareDatetime
 
 from keel.access.dependencies import allowed
 from keel.access.permissions import Permission
-from keel.activities import service
+from keel.activities import flows, service
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityOut, ActivityPatch, Kind
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
@@ -50,7 +50,7 @@ async def create_activity(
 ) -> ActivityOut:
     """Log a note, call, e-mail or meeting, or set a task, on records you can see. The body is limited
     HTML and is sanitised: scripts, styles and event handlers are removed."""
-    activity = await service.create_activity(uow, principal, body)
+    activity = await flows.log_activity(uow, principal, body)
     response.headers["ETag"] = etag(activity.version)
     return ActivityOut.model_validate(activity)
 

@@ -21,7 +21,6 @@ from keel.core.pagination import PageParams, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.models import Activity
-from keel.tickets.service import mark_responded
 
 _FIELDS = (
     "kind",
@@ -35,7 +34,6 @@ _FIELDS = (
     "owner_id",
     "assignee_id",
 )
-RESPONSES = frozenset({"call", "email", "meeting"})  # what counts as answering a ticket
 
 
 def _snapshot(activity: Activity) -> dict[str, Any]:
@@ -76,8 +74,6 @@ async def create_activity(uow: UnitOfWork, principal: Principal, body: ActivityC
     await record_event(
         uow, "activity.created", entity_type="activity", entity_id=activity.id, after=_snapshot(activity)
     )
-    if activity.ticket_id is not None and activity.kind in RESPONSES:
-        await mark_responded(uow, activity.ticket_id, activity.occurred_at)
     return activity
 
 

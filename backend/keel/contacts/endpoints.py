@@ -11,7 +11,7 @@ from keel.access.permissions import Permission
 from keel.accounts.schemas import MergeRequest
 from keel.audit.exports import audited_export
 from keel.contacts import service
-from keel.contacts.merge import merge_contacts as merge_contacts_into
+from keel.contacts.flows import merge_contacts as merge_contacts_into
 from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, ContactPatch
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import phonenumbers
 from sqlalchemy import Select
 
 from keel.access.ownership import keep_within_scope, require_member
@@ -19,24 +18,13 @@ from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
 from keel.core.pagination import PageParams, Sort
+from keel.core.phone import normalise_phone
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
 from keel.models import Contact, ContactAccount
 
 _FIELDS = ("first_name", "last_name", "title", "email", "phone", "owner_id", "assignee_id", "tags", "custom")
-
-
-def normalise_phone(number: str, country: str | None) -> str:
-    """E.164 (`+493012345678`), from an international number or a national one with its country."""
-    try:
-        parsed = phonenumbers.parse(number, country)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_possible_number(parsed):
-        hint = "" if country else " (or give the contact's country for a national number)"
-        raise Problem(422, f"phone is not a phone number: write it as +49 30 1234567{hint}.")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def contact_out(contact: Contact, links: list[ContactAccount]) -> ContactOut:

@@ -18,7 +18,7 @@ from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
-from keel.deals import service
+from keel.deals import flows, service
 from keel.deals.schemas import DealCreate, DealFilter, DealOut, DealPatch, Outcome, StageChangeOut
 
 DealsRead = Annotated[Principal, allowed(Permission.DEALS_READ)]
@@ -60,7 +60,7 @@ async def create_deal(
 ) -> DealOut:
     """Open a deal for an account you can see. Without a stage it starts at the first open stage of its
     pipeline (the default pipeline unless named); created at a won stage, its account becomes a customer."""
-    deal = await service.create_deal(uow, principal, body)
+    deal = await flows.create_deal(uow, principal, body)
     response.headers["ETag"] = etag(deal.version)
     return deal
 
@@ -134,9 +134,7 @@ async def update_deal(
 ) -> DealOut:
     """Change or move a deal (If-Match required). A lost stage needs `lost_reason`; a won stage makes the
     deal's account a customer."""
-    deal = await service.update_deal(
-        uow, principal, deal_id, body, expected_version=required_version(if_match)
-    )
+    deal = await flows.update_deal(uow, principal, deal_id, body, expected_version=required_version(if_match))
     response.headers["ETag"] = etag(deal.version)
     return deal
 

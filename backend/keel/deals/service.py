@@ -14,7 +14,6 @@ from sqlalchemy import Select
 from keel.access.ownership import keep_within_scope, require_member
 from keel.access.permissions import Permission
 from keel.accounts.repository import account_by_id
-from keel.accounts.service import mark_customer
 from keel.assignment.service import choose_owner
 from keel.contacts.repository import is_contact_of_account
 from keel.core.audit_trail import changed_fields, record_event, snapshot
@@ -112,7 +111,8 @@ async def _enter_stage(uow: UnitOfWork, deal: Deal, stage: Stage, previous: UUID
     )
 
 
-async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -> DealOut:
+async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -> tuple[DealOut, bool]:
+    """The new deal, and whether it was created won (keel.deals.flows makes its account a customer)."""
     account = await _check_links(uow, body.account_id, body.primary_contact_id)
     currency = body.currency or await repository.default_currency(uow.session, uow.tenant)
     currency = currency or "EUR"
@@ -142,9 +142,7 @@ async def create_deal(uow: UnitOfWork, principal: Principal, body: DealCreate) -
     await uow.session.flush()
     await uow.session.refresh(deal, ["created_at", "updated_at", "version"])
     await record_event(uow, "deal.created", entity_type="deal", entity_id=deal.id, after=deal_snapshot(deal))
-    if stage.outcome == "won":
-        await mark_customer(uow, deal.account_id, won_deal_id=deal.id)
-    return deal_out(deal, stage.outcome, principal)
+    return deal_out(deal, stage.outcome, principal), stage.outcome == "won"
 
 
 async def _deal(uow: UnitOfWork, deal_id: UUID, *, for_update: bool = False) -> Deal:
@@ -163,7 +161,8 @@ async def get_deal(uow: UnitOfWork, principal: Principal, deal_id: UUID) -> Deal
 
 async def update_deal(
     uow: UnitOfWork, principal: Principal, deal_id: UUID, patch: DealPatch, *, expected_version: int
-) -> DealOut:
+) -> tuple[DealOut, bool]:
+    """The changed deal, and whether this change moved it into a won stage."""
     deal = await _deal(uow, deal_id, for_update=True)
     if deal.version != expected_version:
         raise stale()
@@ -206,9 +205,7 @@ async def update_deal(
         deal.version += 1
         deal.updated_at = datetime.now(UTC)
         await record_event(uow, "deal.updated", entity_type="deal", entity_id=deal.id, before=old, after=new)
-    if stage_moved and stage.outcome == "won":
-        await mark_customer(uow, deal.account_id, won_deal_id=deal.id)
-    return deal_out(deal, stage.outcome, principal)
+    return deal_out(deal, stage.outcome, principal), stage_moved and stage.outcome == "won"
 
 
 async def delete_deal(uow: UnitOfWork, deal_id: UUID) -> None:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ValidationError
 from keel.accounts.schemas import AccountCreate
 from keel.assignment.service import Assigner
 from keel.contacts.schemas import ContactCreate
-from keel.contacts.service import normalise_phone
 from keel.core.errors import Problem
 from keel.core.money import CURRENCIES, MAX_MINOR_UNITS, minor_unit_digits
+from keel.core.phone import normalise_phone
 from keel.customfields.service import check_values, value_from_text
 from keel.deals.schemas import DealCreate
 from keel.models import CustomField, Stage

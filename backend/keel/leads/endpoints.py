@@ -17,7 +17,7 @@ from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
-from keel.leads import service
+from keel.leads import flows, service
 from keel.leads.schemas import (
     ConversionOut,
     LeadConversion,
@@ -139,7 +139,7 @@ async def convert_lead(
 ) -> ConversionOut:
     """Turn the lead into an account (or join `account_id`), a contact and a deal, all at once, owned by
     the lead's owner. 201 when converted now; converting again answers 200 with the same records."""
-    converted, now = await service.convert_lead(uow, principal, lead_id, body or LeadConversion())
+    converted, now = await flows.convert_lead(uow, principal, lead_id, body or LeadConversion())
     response.status_code = status.HTTP_201_CREATED if now else status.HTTP_200_OK
     return converted
 
