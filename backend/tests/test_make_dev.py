@@ -115,6 +115,8 @@ def test_make_dev_runs_on_the_embedded_database_and_ctrl_c_stops_it_all(tmp_path
         answer = httpx.get(f"{base}/api/v1/organization", headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
         assert answer.json()["slug"] == "demo"
+        accounts = httpx.get(f"{base}/api/v1/accounts?limit=100", headers={"Authorization": f"Bearer {key}"})
+        assert accounts.status_code == 200 and len(accounts.json()["items"]) == 50  # the demo data
         assert (data_dir / "pgdata" / "postmaster.pid").exists()  # the embedded server, not another
         assert "embedded, data in" in terminal.text
 
