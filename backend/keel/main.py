@@ -15,6 +15,7 @@ from keel.core.docs import install_api_docs
 from keel.core.errors import PROBLEM_RESPONSES, install_error_handlers
 from keel.core.logging import configure_logging
 from keel.core.middleware import RequestContextMiddleware
+from keel.core.openapi import install_openapi
 from keel.core.ops import router as ops_router
 from keel.core.principal import install_authenticator
 from keel.identity.dependencies import authenticate_request
@@ -77,5 +78,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in ROOT_ROUTERS:
         app.include_router(router)
     app.include_router(ops_router)
+    install_openapi(app)
     install_api_docs(app)
     return app

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
 from keel.main import create_app
@@ -18,6 +19,7 @@ from keel.main import create_app
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi.json"
 DOCUMENT: dict[str, Any] = json.loads(COMMITTED.read_text())
 PROBLEM = {"$ref": "#/components/schemas/ProblemDetails"}
+PROBLEM_JSON = "application/problem+json"
 READS = {"get", "head", "options"}
 
 
@@ -62,6 +64,21 @@ def test_every_api_operation_documents_what_it_can_answer() -> None:
             if int(status) >= 400:
                 assert response["content"]["application/problem+json"]["schema"] == PROBLEM, (path, status)
                 assert response["description"], (method, path, status)
+
+
+def test_errors_are_documented_only_as_problem_json() -> None:
+    """Keel answers every error as RFC 9457 problem+json, never as plain `application/json`."""
+    assert "ProblemDetails" in DOCUMENT["components"]["schemas"]
+    errors = 0
+    for path, ops in DOCUMENT["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                if status[0] in "45":
+                    errors += 1
+                    content = response.get("content", {})
+                    assert set(content) == {PROBLEM_JSON}, (method, path, status, sorted(content))
+                    assert content[PROBLEM_JSON]["schema"] == PROBLEM, (method, path, status)
+    assert errors > 100
 
 
 def test_problem_responses_carry_their_headers() -> None:
@@ -162,6 +179,60 @@ def test_request_examples_are_valid_requests(ref: str) -> None:
         assert validator.is_valid(example), [e.message for e in validator.iter_errors(example)]
 
 
+def _response_examples() -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """Every example a response shows, with the schema it must match: the media type's own (a list's
+    page) and the examples of every component (the models')."""
+    for method, path, op in api_operations():
+        for status, response in op["responses"].items():
+            for media_type, media in response.get("content", {}).items():
+                shown = [media["example"]] if "example" in media else []
+                shown += [named["value"] for named in media.get("examples", {}).values() if "value" in named]
+                for example in shown:
+                    yield f"{method} {path} {status} {media_type}", media["schema"], example
+    for name, component in DOCUMENT["components"]["schemas"].items():
+        for example in component.get("examples", []):
+            yield name, {"$ref": f"#/components/schemas/{name}"}, example
+
+
+def test_every_example_is_valid_for_its_schema() -> None:
+    """As a client reads the document: `null` members included, formats checked."""
+    checked = 0
+    for where, schema, example in _response_examples():
+        validator = jsonschema_rs.Draft202012Validator(
+            {**schema, "components": DOCUMENT["components"]}, validate_formats=True
+        )
+        assert validator.is_valid(example), (where, [e.message for e in validator.iter_errors(example)])
+        checked += 1
+    assert checked >= 30
+
+
+def _nulls(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(v is None or _nulls(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_nulls(v) for v in value)
+    return 0
+
+
+def test_examples_keep_their_null_members() -> None:
+    """The document shows each model's examples as declared, `null` members and all."""
+    create_app()
+    components = DOCUMENT["components"]["schemas"]
+    shown = 0
+    for model in _models_with_examples():
+        title = model.model_config.get("title") or model.__name__
+        for name, component in components.items():
+            if component.get("title") == title and "examples" in component:
+                declared = model.model_config.get("json_schema_extra")
+                assert isinstance(declared, dict)
+                assert component["examples"] == jsonable_encoder(declared["examples"]), name
+                shown += 1
+    assert shown >= 20
+    assert _nulls(components["ApiKeyOut"]["examples"]), "revoked_at is null in the example"
+    page = _operation("list_api_keys")["responses"]["200"]["content"]["application/json"]["example"]
+    assert _nulls(page["items"]), "list examples keep their nulls too"
+
+
 def _models_with_examples(model: type[BaseModel] = BaseModel) -> Iterator[type[BaseModel]]:
     for sub in model.__subclasses__():
         extra = sub.model_config.get("json_schema_extra")
@@ -171,8 +242,8 @@ def _models_with_examples(model: type[BaseModel] = BaseModel) -> Iterator[type[B
 
 
 def test_every_example_is_valid_for_its_model() -> None:
-    """The document drops `null` members from examples (FastAPI writes it without `None` values), so the
-    response examples are checked here, against the models they show."""
+    """Including the models the document does not show (import rows): each example is what its model
+    takes."""
     create_app()
     models = set(_models_with_examples())
     assert len(models) >= 20

@@ -14,20 +14,33 @@
 What every operation can answer (401, 403, 413, 429, 500, 503) is `PROBLEM_RESPONSES`, added by the
 /api/v1 router. A route names the statuses its service raises with `responses=problem_docs({...})`; the
 walker adds the causes it finds to those entries, so a new route is documented whole by construction.
+
+`install_openapi` finishes the document FastAPI writes, once per build: every error response is
+`application/problem+json` only (what Keel answers), and examples keep their `null` members.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.utils import get_fields_from_routes
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
-from keel.core.errors import PROBLEM_RESPONSES, Responses, joined_reasons, problem_doc
+from keel.core.errors import (
+    PROBLEM_JSON,
+    PROBLEM_RESPONSES,
+    ProblemDetails,
+    Responses,
+    joined_reasons,
+    problem_doc,
+)
 from keel.core.pagination import page_params
 
 Reasons = Mapping[int, str]
@@ -97,10 +110,15 @@ _CURSOR = (
 )
 
 
-def _examples(model: type[BaseModel]) -> list[Any]:
+def _declared_examples(model: type[BaseModel]) -> list[Any] | None:
     extra = model.model_config.get("json_schema_extra")
     examples = extra.get("examples") if isinstance(extra, dict) else None
-    if not isinstance(examples, list) or not examples:
+    return examples if isinstance(examples, list) and examples else None
+
+
+def _examples(model: type[BaseModel]) -> list[Any]:
+    examples = _declared_examples(model)
+    if examples is None:
         raise ValueError(f"{model.__name__} has no examples")
     return examples[:1]
 
@@ -189,3 +207,108 @@ def _document(route: APIRoute) -> None:
         kept = [p for p in extra.get("parameters", []) if p.get("name") not in named]
         extra["parameters"] = kept + parameters
         route.openapi_extra = extra
+
+
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/ProblemDetails"}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve (and write, `keel openapi`) the finished document. FastAPI still builds and caches it, and
+    builds it again when routes change; each document it builds is finished once, in place."""
+    build = app.openapi
+    finished: dict[str, Any] | None = None
+
+    def openapi() -> dict[str, Any]:
+        nonlocal finished
+        document = build()
+        if document is not finished:
+            finish_document(document, app.routes)
+            finished = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def finish_document(document: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    _restore_examples(document, routes)
+    _problem_json_only(document)
+
+
+def _problem_json_only(document: dict[str, Any]) -> None:
+    """FastAPI lists `application/json` next to problem+json for every response that names a model;
+    Keel answers errors only as problem+json (RFC 9457)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[:1] in ("4", "5"):
+                    media = response.get("content", {}).get(PROBLEM_JSON, {})
+                    response["content"] = {PROBLEM_JSON: {**media, "schema": PROBLEM_SCHEMA}}
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if "ProblemDetails" not in schemas:  # no operation named the model (a document without /api/v1)
+        problem = ProblemDetails.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="serialization"
+        )
+        for name, schema in problem.pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        schemas["ProblemDetails"] = problem
+
+
+def _restore_examples(document: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """FastAPI writes the document without `None` values, examples included, so an example's `null`
+    members go missing and it no longer matches its schema. Put back the examples as the code declares
+    them, JSON-encoded: the responses' own (`page_example`) and the models' (`json_schema_extra`).
+    Written, not re-dumped through the model: a PATCH example dumped would gain a `null` for every
+    member it leaves out, and mean something else."""
+    paths = document.get("paths", {})
+    for context in iter_route_contexts(routes):
+        if not isinstance(context.original_route, APIRoute) or not context.include_in_schema:
+            continue
+        for method in context.methods or ():
+            operation = paths.get(context.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            for status, entry in context.responses.items():
+                documented = operation.get("responses", {}).get(str(status), {}).get("content", {})
+                for media_type, media in entry.get("content", {}).items():
+                    for key in ("example", "examples"):
+                        if key in media and media_type in documented:
+                            documented[media_type][key] = jsonable_encoder(media[key])
+
+    declared: dict[str, list[list[Any]]] = {}
+    for model in _documented_models(routes):
+        examples = _declared_examples(model)
+        if examples is not None:
+            title = model.model_config.get("title") or model.__name__
+            declared.setdefault(title, []).append(jsonable_encoder(examples))
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        if "examples" not in schema:
+            continue
+        # The model of a component is the one of its title whose examples FastAPI wrote like this.
+        written = [
+            examples
+            for examples in declared.get(schema.get("title", ""), [])
+            if jsonable_encoder(examples, exclude_none=True) == schema["examples"]
+        ]
+        if written and all(examples == written[0] for examples in written):
+            schema["examples"] = written[0]
+
+
+def _documented_models(routes: Sequence[BaseRoute]) -> set[type[BaseModel]]:
+    """The models the document describes: those of every body, parameter and response, and theirs."""
+    found: set[type[BaseModel]] = set()
+    for model_field in get_fields_from_routes(routes):
+        _models_in(model_field.field_info.annotation, found)
+    return found
+
+
+def _models_in(annotation: Any, found: set[type[BaseModel]]) -> None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation not in found:
+            found.add(annotation)
+            for model_field in annotation.model_fields.values():
+                _models_in(model_field.annotation, found)
+            for computed in annotation.model_computed_fields.values():
+                _models_in(computed.return_type, found)
+        return
+    for argument in get_args(annotation):
+        _models_in(argument, found)
