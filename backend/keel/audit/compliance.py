@@ -19,7 +19,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select, text
 
 from keel.access.permissions import Permission
 from keel.access.service import list_roles
@@ -32,10 +31,9 @@ from keel.core.exports import csv_line
 from keel.core.jobs import enqueue, tenant_task
 from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork
-from keel.models import ComplianceExport, Membership, Organization, Team, TeamMember, User
+from keel.models import ComplianceExport
 
 log = structlog.get_logger("keel.audit")
-_CHAIN_HEADS = text("SELECT category, seq, hash FROM keel.audit_chains ORDER BY category")
 MEMBER_COLUMNS = ["user_id", "email", "name", "role", "mfa", "teams", "joined_at", "last_login_at"]
 
 
@@ -69,18 +67,8 @@ async def _audit_lines(uow: UnitOfWork) -> list[str]:
 
 
 async def _member_lines(uow: UnitOfWork) -> list[str]:
-    teams: dict[UUID, list[str]] = {}
-    for user_id, name in (
-        await uow.session.execute(
-            select(TeamMember.user_id, Team.name).join(Team, Team.id == TeamMember.team_id)
-        )
-    ).all():
-        teams.setdefault(user_id, []).append(name)
-    rows = (
-        await uow.session.execute(
-            select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.email)
-        )
-    ).all()
+    teams = await repository.team_names_by_member(uow.session)
+    rows = await repository.members_by_email(uow.session)
     lines = [csv_line(MEMBER_COLUMNS)]
     for membership, user in rows:
         lines.append(
@@ -113,9 +101,9 @@ async def _matrix_lines(uow: UnitOfWork) -> list[str]:
 
 async def build_archive(uow: UnitOfWork, requested_by: str) -> tuple[bytes, dict[str, Any]]:
     """The zip and its manifest, read in one transaction (one consistent snapshot of the organisation)."""
-    org = await uow.session.get(Organization, uow.tenant)
+    org = await repository.organization_by_id(uow.session, uow.tenant)
     assert org is not None
-    heads = (await uow.session.execute(_CHAIN_HEADS)).all()
+    heads = await repository.audit_chain_head_hashes(uow.session)
     audit, members, matrix = await _audit_lines(uow), await _member_lines(uow), await _matrix_lines(uow)
     archive = _Archive()  # after every read: a failed read leaves no half-written zip behind
     archive.add("audit-events.csv", audit, rows=len(audit) - 1)
@@ -146,7 +134,7 @@ async def request_export(uow: UnitOfWork, requested_by: str) -> ComplianceExport
 
 
 async def get_export(uow: UnitOfWork, export_id: UUID) -> ComplianceExport:
-    export = await uow.session.get(ComplianceExport, export_id)
+    export = await repository.compliance_export_by_id(uow.session, export_id)
     if export is None:
         raise Problem(404, "No such compliance export.")
     return export
@@ -154,9 +142,7 @@ async def get_export(uow: UnitOfWork, export_id: UUID) -> ComplianceExport:
 
 async def download(uow: UnitOfWork, export_id: UUID) -> bytes:
     export = await get_export(uow, export_id)
-    archive = await uow.session.scalar(
-        select(ComplianceExport.archive).where(ComplianceExport.id == export_id)
-    )
+    archive = await repository.compliance_export_archive(uow.session, export_id)
     if export.status != "done" or archive is None:
         raise Problem(409, f"The export is {export.status}, not ready to download.")
     await record_event(
@@ -167,7 +153,7 @@ async def download(uow: UnitOfWork, export_id: UUID) -> bytes:
 
 @tenant_task("audit.build_compliance_export")
 async def build_compliance_export(uow: UnitOfWork, *, export_id: str) -> None:
-    export = await uow.session.get(ComplianceExport, UUID(export_id), with_for_update=True)
+    export = await repository.compliance_export_locked(uow.session, UUID(export_id))
     if export is None or export.status != "pending":  # a retry after it was already built
         return
     try:

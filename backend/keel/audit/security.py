@@ -4,20 +4,13 @@ runtime role cannot write the table) in the transaction of what they record."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
-
+from keel.audit import repository
 from keel.audit.service import ChainBreak, chain_breaks
 from keel.core.uow import UnitOfWork
-
-_RECORD = text(
-    "SELECT keel.record_security_event(:user_id, :email, :action, :ip, :user_agent, :request_id, "
-    "CAST(:detail AS jsonb))"
-)
 
 
 async def record_security_event(
@@ -29,35 +22,21 @@ async def record_security_event(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """Append `action` for the account `user_id` (or, when no account matched, the address tried)."""
-    await uow.session.execute(
-        _RECORD,
-        {
-            "user_id": user_id,
-            "email": email if user_id is None else None,
-            "action": action,
-            "ip": uow.client_ip,
-            "user_agent": uow.user_agent,
-            "request_id": uow.request_id,
-            "detail": json.dumps(dict(detail)) if detail else None,
-        },
+    await repository.append_security_event(
+        uow.session,
+        action,
+        user_id=user_id,
+        email=email if user_id is None else None,
+        ip=uow.client_ip,
+        user_agent=uow.user_agent,
+        request_id=uow.request_id,
+        detail=detail,
     )
-
-
-_VERIFY = text(
-    """
-    SELECT subject, seq, id::text AS id, hash = keel.security_event_digest(e) AS intact,
-           prev_hash = coalesce(lag(hash) OVER w, decode(repeat('00', 32), 'hex')) AS linked,
-           seq = coalesce(lag(seq) OVER w, 0) + 1 AS consecutive
-    FROM keel.security_events e
-    WINDOW w AS (PARTITION BY subject ORDER BY seq)
-    ORDER BY subject, seq
-    """
-)
 
 
 async def verify_security_chains(uow: UnitOfWork) -> tuple[int, list[tuple[str, ChainBreak]]]:
     """Every account's chain (the platform role reads them all): (rows checked, (subject, break) pairs)."""
-    rows = (await uow.session.execute(_VERIFY)).all()
+    rows = await repository.security_chain_links(uow.session)
     by_subject: dict[str, list[Any]] = {}
     for row in rows:
         by_subject.setdefault(row.subject, []).append(row)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
@@ -19,7 +18,7 @@ from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWork, UnitOfWorkRoute, UoW
-from keel.identity import passwords, throttle
+from keel.identity import passwords, repository, throttle
 from keel.identity.browser import (
     client_address,
     csrf_valid,
@@ -35,7 +34,6 @@ router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 RESET_MINUTES = 30
 RESET_SENT = "If an account uses this address, we have sent it a link to choose a new password."
-_CANDIDATE = text("SELECT user_id FROM keel.login_candidate(:email)")
 
 
 @router.get("/password/forgot")
@@ -69,7 +67,7 @@ async def forgot_password(request: Request, uow: UoW) -> Response:
 
 
 async def _send_reset_link(uow: UnitOfWork, email: str) -> None:
-    user_id = await uow.session.scalar(_CANDIDATE, {"email": email})
+    user_id = await repository.account_id_by_email(uow.session, email)
     if user_id is None:
         return
     link = await issue_user_link(uow, user_id, "reset_password", timedelta(minutes=RESET_MINUTES))

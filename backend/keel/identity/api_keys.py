@@ -7,8 +7,6 @@ import secrets
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import text
-
 from keel.core.audit_trail import record_event
 from keel.core.cache import get_shared_state
 from keel.core.errors import Problem
@@ -29,20 +27,11 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-# Finds the live key (through the definer function: the tenant is not known yet) and, in the same
-# round trip, binds the transaction to its organisation.
-AUTHENTICATE = text(
-    "SELECT a.org_id, a.key_id, set_config('app.org_id', a.org_id::text, true), "
-    "set_config('app.user_id', '', true), set_config('app.scope', 'all', true) "
-    "FROM keel.authenticate_api_key(:hash) AS a"
-)
-
-
 async def authenticate(uow: UnitOfWork, secret: str) -> Principal | None:
     """The principal for `secret`, with the unit of work entered into its organisation; else None."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
         return None
-    row = (await uow.session.execute(AUTHENTICATE, {"hash": hash_secret(secret)})).first()
+    row = await repository.enter_organization_of_api_key(uow.session, hash_secret(secret))
     if row is None:
         return None
     principal = Principal(org_id=row.org_id, actor=f"api_key:{row.key_id}")

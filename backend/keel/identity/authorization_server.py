@@ -30,9 +30,8 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
-from sqlalchemy import ColumnElement, or_, select, text, update
 
-from keel.identity import opaque
+from keel.identity import opaque, repository
 from keel.identity.dpop import is_jwk_thumbprint
 from keel.identity.oauth_objects import (
     ApiKeyClient,
@@ -52,11 +51,9 @@ from keel.identity.tokens import (
     issue_access_token,
     validate_access_token,
 )
-from keel.models import AuthorizationCode, Membership, OAuthClient, Organization, RefreshToken, User
+from keel.models import AuthorizationCode, RefreshToken
 
 CODE_SECONDS = 60
-_API_KEY = text("SELECT org_id, key_id FROM keel.authenticate_api_key(:hash)")
-_CREDENTIAL_ORG = text("SELECT keel.oauth_credential_org(:kind, :hash)")
 SCOPES = ("api", "offline_access")  # no ID tokens are issued, so no "openid"
 
 
@@ -70,7 +67,7 @@ def _is_uuid(value: str) -> bool:
 
 def _enter_tenant_of(ctx: RequestContext, kind: str, value_hash: bytes) -> bool:
     """Enter the organisation that holds this code or refresh token; False when none does."""
-    org_id: UUID | None = ctx.db.scalar(_CREDENTIAL_ORG, {"kind": kind, "hash": value_hash})
+    org_id = repository.organization_holding_credential(ctx.db, kind, value_hash)
     if org_id is None:
         return False
     ctx.enter(org_id)
@@ -152,24 +149,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         # A code bound to a DPoP key is redeemed only with a proof by that key, and a refused attempt
         # does not spend it: whoever intercepted it cannot take it from its rightful holder either.
-        key_matches: ColumnElement[bool] = AuthorizationCode.dpop_jkt.is_(None)
-        if ctx.dpop_jkt is not None:
-            key_matches = or_(key_matches, AuthorizationCode.dpop_jkt == ctx.dpop_jkt)
-        row = ctx.db.scalar(
-            update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code_hash == code_hash,
-                AuthorizationCode.redeemed_at.is_(None),
-                AuthorizationCode.expires_at > ctx.now,
-                AuthorizationCode.client_id == client.get_client_id(),
-                key_matches,
-            )
-            .values(redeemed_at=ctx.now)
-            .returning(AuthorizationCode)
+        row = repository.redeem_authorization_code(
+            ctx.db, code_hash, client.get_client_id(), ctx.dpop_jkt, ctx.now
         )
         if row is not None:
             return StoredCode(row)
-        stored = ctx.db.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash))
+        stored = repository.authorization_code_by_hash(ctx.db, code_hash)
         if stored is None:
             return None
         if stored.redeemed_at is not None:
@@ -189,7 +174,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.server.ctx
         family_started = ctx.now
         # The organisation may keep sign-ins shorter than the platform allows, never longer.
-        settings = ctx.db.scalar(select(Organization.settings).where(Organization.id == code.org_id)) or {}
+        settings = repository.organization_settings(ctx.db, code.org_id) or {}
         days = min(int(settings.get("refresh_token_days") or ctx.refresh_days), ctx.refresh_days)
         return self.server.grantee(
             code.user_id,
@@ -211,9 +196,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if token_hash is None or not _enter_tenant_of(ctx, "refresh_token", token_hash):
             return None
         # Row lock: two refreshes with one token run one after the other; the second is a reuse.
-        row = ctx.db.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
-        )
+        row = repository.refresh_token_by_hash(ctx.db, token_hash, for_update=True)
         if row is None or row.revoked_at is not None:
             return None
         if row.rotated_at is not None:
@@ -256,7 +239,7 @@ class Revocation(RevocationEndpoint):
         if token_hash is not None:  # access tokens are far longer than any refresh token
             if not _enter_tenant_of(ctx, "refresh_token", token_hash):
                 return None
-            row = ctx.db.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+            row = repository.refresh_token_by_hash(ctx.db, token_hash)
             return RevocableFamily(row.org_id, row.family_id, row.client_id) if row is not None else None
         if ctx.verification_keys is None:
             return None
@@ -300,9 +283,7 @@ class KeelAuthorizationServer(AuthorizationServer):
             return None
         if _is_uuid(client_id):
             return self._api_key_client(client_id)
-        row = self.ctx.db.scalar(
-            select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
-        )
+        row = repository.enabled_client(self.ctx.db, client_id)
         return Client(row) if row is not None else None
 
     def _api_key_client(self, client_id: str) -> ApiKeyClient | None:
@@ -311,7 +292,7 @@ class KeelAuthorizationServer(AuthorizationServer):
         if not secret:
             return None
         secret_hash = opaque.digest(secret)
-        row = self.ctx.db.execute(_API_KEY, {"hash": secret_hash}).first()
+        row = repository.live_api_key(self.ctx.db, secret_hash)
         if row is None or str(row.key_id) != client_id:
             return None
         self.ctx.enter(row.org_id)
@@ -367,10 +348,10 @@ class KeelAuthorizationServer(AuthorizationServer):
         ctx = self.ctx
         assert ctx.org_id is not None
         ctx.enter(ctx.org_id, user_id)
-        user = ctx.db.get(User, user_id)
+        user = repository.user_for_grant(ctx.db, user_id)
         if user is None or user.disabled_at is not None or user.tokens_valid_after > family_started_at:
             return None
-        role = ctx.db.scalar(select(Membership.role).where(Membership.user_id == user_id))
+        role = repository.role_for_grant(ctx.db, user_id)
         if role is None:
             return None
         return Grantee(

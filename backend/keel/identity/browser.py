@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 
 from keel.core.config import get_settings
 from keel.core.db import set_tenant_context
@@ -27,7 +26,7 @@ from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
 from keel.core.ratelimit import get_rate_limiter, limit
 from keel.core.uow import UnitOfWork
-from keel.identity import opaque
+from keel.identity import opaque, repository
 from keel.models import LoginSession, User
 
 SESSION_COOKIE = "__Host-keel_session"
@@ -65,17 +64,10 @@ async def load_session(uow: UnitOfWork, request: Request) -> BrowserSession | No
         return None
     user_id, secret_hash = parsed
     await set_tenant_context(uow.session, None, user_id)
-    row = await uow.session.scalar(
-        select(LoginSession).where(
-            LoginSession.user_id == user_id,
-            LoginSession.secret_hash == secret_hash,
-            LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > datetime.now(UTC),
-        )
-    )
+    row = await repository.live_login_session(uow.session, user_id, secret_hash)
     if row is None:
         return None
-    user = await uow.session.get(User, user_id)
+    user = await repository.user_by_id(uow.session, user_id)
     if user is None or user.disabled_at is not None or user.tokens_valid_after > row.created_at:
         return None
     uow.user_id, uow.actor = user_id, f"user:{user_id}"

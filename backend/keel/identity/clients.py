@@ -6,7 +6,7 @@ import secrets
 
 from keel.core.errors import Problem
 from keel.core.platform import PlatformUnitOfWork
-from keel.identity import opaque
+from keel.identity import opaque, repository
 from keel.models import OAuthClient
 
 WEB_APP_CLIENT_ID = "keel-web"
@@ -23,7 +23,7 @@ async def register_client(
     confidential: bool = False,
 ) -> str | None:
     """Register a client; returns its secret (shown once) when it is confidential."""
-    if await uow.session.get(OAuthClient, client_id) is not None:
+    if await repository.client_by_id(uow.session, client_id) is not None:
         raise Problem(409, f"A client named {client_id!r} is already registered.")
     if not redirect_uris or any(
         not uri.startswith(("https://", "http://127.0.0.1", "http://localhost")) for uri in redirect_uris

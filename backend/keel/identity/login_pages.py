@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import update
 
 from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
@@ -20,7 +19,7 @@ from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity import mfa, throttle
+from keel.identity import mfa, repository, throttle
 from keel.identity.browser import (
     SESSION_COOKIE,
     BrowserSession,
@@ -35,7 +34,6 @@ from keel.identity.browser import (
     start_session,
 )
 from keel.identity.users import check_password, verify_second_factor
-from keel.models import LoginSession
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 log = structlog.get_logger("keel.identity")
@@ -225,11 +223,7 @@ async def confirm_mfa_enrolment(request: Request, uow: UoW) -> Response:
     session.row.mfa_at = now
     await record_security_event(uow, "mfa.enrolled", user_id=user.id)
     # Other sessions of this user were signed in without this factor: end them.
-    await uow.session.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.id != session.row.id)
-        .values(revoked_at=now)
-    )
+    await repository.end_other_login_sessions(uow.session, user.id, session.row.id, now)
     return render(request, "backup_codes.html", codes=codes, next=next_page)
 
 

@@ -12,19 +12,14 @@ from uuid import UUID
 
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
-from keel.identity import opaque
+from keel.identity import opaque, repository
 from keel.models import AuthorizationCode, OAuthClient, RefreshToken
-
-_SET_CONTEXT = text(
-    "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true)"
-)
 
 
 def set_context(session: Session, org_id: UUID | None, user_id: UUID | None) -> None:
-    session.execute(_SET_CONTEXT, {"org_id": str(org_id or ""), "user_id": str(user_id or "")})
+    repository.bind_transaction(session, org_id, user_id)
 
 
 class Client(ClientMixin):
@@ -182,11 +177,7 @@ class RequestContext:
         self.org_id, self.user_id = org_id, user_id
 
     def revoke_family(self, family_id: UUID, reason: str) -> None:
-        self.db.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=self.now)
-        )
+        repository.revoke_token_family(self.db, family_id, self.now)
         self.revoked_families.append(family_id)
         assert self.org_id is not None
         self.events.append(

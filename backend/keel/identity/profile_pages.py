@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
@@ -19,7 +18,7 @@ from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.mail import queue_email
 from keel.core.uow import UnitOfWorkRoute, UoW
-from keel.identity import passwords
+from keel.identity import passwords, repository
 from keel.identity.browser import (
     BrowserSession,
     csrf_valid,
@@ -35,7 +34,6 @@ from keel.identity.users import issue_user_link, normalise_email, open_user_link
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 VERIFY_HOURS = 24
-_TAKEN = text("SELECT 1 FROM keel.login_candidate(:email)")
 
 
 async def _recent_session(request: Request, uow: UoW, page: str) -> BrowserSession | Response:
@@ -100,7 +98,7 @@ async def request_email_change(request: Request, uow: UoW) -> Response:
         new_email = normalise_email(form.get("email", "")[:254])
     except Problem as invalid:
         return render(request, "email_change.html", status=422, error=invalid.detail, user=user)
-    if new_email == user.email or (await uow.session.execute(_TAKEN, {"email": new_email})).first():
+    if new_email == user.email or await repository.has_account(uow.session, new_email):
         # Same answer as success for a taken address: the form must not reveal who has an account.
         return render(request, "message.html", title="Check your e-mail", message=_sent(new_email))
     link = await issue_user_link(
@@ -134,7 +132,7 @@ async def verify_email(request: Request, uow: UoW, token: str = "") -> Response:
         )
     row, user = found
     assert row.new_email is not None
-    if (await uow.session.execute(_TAKEN, {"email": row.new_email})).first():
+    if await repository.has_account(uow.session, row.new_email):
         return render(
             request, "message.html", status=409, title="Address in use", message="Choose another address."
         )

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.keyring import KeyRing
 from keel.core.platform import PlatformUnitOfWork
+from keel.identity import repository
 from keel.identity.tokens import ACCESS_TOKEN_SECONDS, CLOCK_SKEW_SECONDS, new_signing_key
 from keel.models import SigningKey
 
@@ -27,14 +27,7 @@ VERIFY_AFTER_RETIREMENT = timedelta(seconds=ACCESS_TOKEN_SECONDS + CLOCK_SKEW_SE
 async def rotate_signing_key(uow: PlatformUnitOfWork, keyring: KeyRing) -> SigningKey:
     """Start signing with a new key; the current one only verifies from now on, until its tokens expire."""
     now = datetime.now(UTC)
-    retired = (
-        await uow.session.scalars(
-            update(SigningKey)
-            .where(SigningKey.retired_at.is_(None))
-            .values(retired_at=now, verify_until=now + VERIFY_AFTER_RETIREMENT)
-            .returning(SigningKey.kid)
-        )
-    ).all()
+    retired = await repository.retire_signing_keys(uow.session, now, now + VERIFY_AFTER_RETIREMENT)
     key = new_signing_key()
     row = SigningKey(
         kid=key.kid,
@@ -44,40 +37,27 @@ async def rotate_signing_key(uow: PlatformUnitOfWork, keyring: KeyRing) -> Signi
     )
     uow.session.add(row)
     await uow.session.flush()
-    uow.record_platform_action("signing_key.rotated", detail={"kid": key.kid, "retired": list(retired)})
+    uow.record_platform_action("signing_key.rotated", detail={"kid": key.kid, "retired": retired})
     return row
 
 
 async def current_signing_key(session: AsyncSession, keyring: KeyRing) -> ECKey | None:
-    row = await session.scalar(
-        select(SigningKey)
-        .where(SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.created_at.desc())
-        .limit(1)
-    )
+    row = await repository.newest_signing_key(session)
     if row is None:
         return None
     return ECKey.import_key(json.loads(keyring.decrypt(row.private_jwk_encrypted)))
 
 
-async def _verifying(session: AsyncSession) -> list[SigningKey]:
-    now = datetime.now(UTC)
-    rows = await session.scalars(
-        select(SigningKey)
-        .where(or_(SigningKey.verify_until.is_(None), SigningKey.verify_until > now))
-        .order_by(SigningKey.created_at.desc())
-    )
-    return list(rows)
-
-
 async def verification_keys(session: AsyncSession) -> KeySet:
     """Every public key a valid token can have been signed with."""
-    return KeySet([ECKey.import_key(row.public_jwk) for row in await _verifying(session)])
+    return KeySet(
+        [ECKey.import_key(row.public_jwk) for row in await repository.verifying_signing_keys(session)]
+    )
 
 
 async def published_jwks(session: AsyncSession) -> dict[str, Any]:
     """The JWKS document: public halves only."""
-    return {"keys": [dict(row.public_jwk) for row in await _verifying(session)]}
+    return {"keys": [dict(row.public_jwk) for row in await repository.verifying_signing_keys(session)]}
 
 
 class KeyCache:

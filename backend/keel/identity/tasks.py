@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import text
 
 from keel.core.db import runtime_database
 from keel.core.jobs import job_app
 from keel.core.uow import job_unit_of_work
+from keel.identity import repository
 
 log = structlog.get_logger("keel.identity")
 KEPT_AFTER_END = timedelta(days=1)  # long enough to recognise a replay and answer it as one
-_PURGE = text("SELECT keel.purge_spent_credentials(:kept)")
 
 
 @job_app.periodic(cron="17 * * * *", periodic_id="purge_spent_credentials")
@@ -21,6 +20,6 @@ _PURGE = text("SELECT keel.purge_spent_credentials(:kept)")
 async def purge_spent_credentials(timestamp: int) -> int:
     """Delete codes, refresh tokens, sessions and e-mailed links a day after they stopped working."""
     async with job_unit_of_work(runtime_database(), None) as uow:
-        removed = int(await uow.session.scalar(_PURGE, {"kept": KEPT_AFTER_END}) or 0)
+        removed = await repository.delete_spent_credentials(uow.session, KEPT_AFTER_END)
     log.info("spent_credentials_purged", removed=removed)
     return removed

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import select, text, update
-
 from keel.audit.security import record_security_event
 from keel.core.cache import get_shared_state
 from keel.core.db import set_tenant_context
@@ -17,18 +15,11 @@ from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
 from keel.core.platform import PlatformUnitOfWork
 from keel.core.uow import UnitOfWork
-from keel.identity import mfa, opaque, passwords
+from keel.identity import mfa, opaque, passwords, repository
 from keel.identity.revocation import mark_revoked, subject_key
 from keel.models import Membership, User, UserToken
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
-
-_CANDIDATE = text("SELECT user_id, password_hash FROM keel.login_candidate(:email)")
-_SPEND_BACKUP_CODE = text(
-    "UPDATE keel.users SET backup_code_hashes = array_remove(backup_code_hashes, :h), "
-    "mfa_enrolment_required = true WHERE id = :id AND :h = ANY(backup_code_hashes)"
-)
-_MY_ORGANIZATIONS = text("SELECT org_id, name, role, mfa_required FROM keel.my_organizations()")
 
 
 def normalise_email(email: str) -> str:
@@ -61,7 +52,7 @@ async def create_user(
     verdict = passwords.judge_password(password, personal=(email, name))
     if not verdict.acceptable:
         raise Problem(422, " ".join(verdict.problems) or "Choose a stronger password.")
-    if (await uow.session.execute(_CANDIDATE, {"email": email})).first() is not None:
+    if await repository.has_account(uow.session, email):
         raise Problem(409, "An account with this e-mail already exists.")
     user_id = uuid.uuid4()
     await act_as(uow, user_id)
@@ -93,7 +84,7 @@ async def check_password(uow: UnitOfWork, email: str, password: str) -> User | N
         email = normalise_email(email)
     except Problem:
         email = ""
-    row = (await uow.session.execute(_CANDIDATE, {"email": email})).first() if email else None
+    row = await repository.sign_in_candidate(uow.session, email) if email else None
     check = await passwords.verify_password(row.password_hash if row else None, password)
     if row is None or not check.valid:
         # Recorded even though the caller answers with an error: a refused sign-in must stand.
@@ -104,7 +95,7 @@ async def check_password(uow: UnitOfWork, email: str, password: str) -> User | N
         uow.commit_despite_error = True
         return None
     await act_as(uow, row.user_id)
-    user = await uow.session.get(User, row.user_id)
+    user = await repository.user_by_id(uow.session, row.user_id)
     if user is None:
         return None
     if check.rehash:
@@ -115,8 +106,7 @@ async def check_password(uow: UnitOfWork, email: str, password: str) -> User | N
 
 async def my_organizations(uow: UnitOfWork) -> list[OrganizationChoice]:
     """The active organisations the transaction's user belongs to."""
-    rows = (await uow.session.execute(_MY_ORGANIZATIONS)).all()
-    return [OrganizationChoice(r.org_id, r.name, r.role, r.mfa_required) for r in rows]
+    return [OrganizationChoice(*row) for row in await repository.organizations_of_user(uow.session)]
 
 
 async def verify_second_factor(uow: UnitOfWork, user: User, code: str) -> str | None:
@@ -126,29 +116,21 @@ async def verify_second_factor(uow: UnitOfWork, user: User, code: str) -> str | 
     secret = get_key_ring().decrypt(user.totp_secret_encrypted).decode()
     step = mfa.accepted_step(secret, code, last_used_step=user.totp_last_step)
     if step is not None:
-        # Conditional update: two requests with one code cannot both get through.
-        done = await uow.session.execute(
-            update(User)
-            .where(User.id == user.id, (User.totp_last_step.is_(None)) | (User.totp_last_step < step))
-            .values(totp_last_step=step)
-        )
-        return "totp" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+        return "totp" if await repository.claim_totp_step(uow.session, user.id, step) else None
     match = mfa.matching_backup_code(code, list(user.backup_code_hashes))
     if match is None:
         return None
-    # A backup code is spent in one statement; signing in with one forces a new TOTP enrolment.
-    done = await uow.session.execute(_SPEND_BACKUP_CODE, {"h": match, "id": user.id})
-    await uow.session.refresh(user)
-    return "backup" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+    # Signing in with a backup code forces a new TOTP enrolment.
+    return "backup" if await repository.spend_backup_code(uow, user, match) else None
 
 
 async def membership_role(uow: UnitOfWork, user_id: UUID) -> str | None:
-    return await uow.session.scalar(select(Membership.role).where(Membership.user_id == user_id))
+    return await repository.role_of_member(uow.session, user_id)
 
 
 async def set_disabled(uow: PlatformUnitOfWork, email: str, *, disabled: bool) -> User:
     """Disable (or re-enable) an account everywhere: a disabled user's sessions and tokens end at once."""
-    user = await uow.session.scalar(select(User).where(User.email == normalise_email(email)))
+    user = await repository.user_by_email(uow.session, normalise_email(email))
     if user is None:
         raise Problem(404, "No account uses this e-mail address.")
     now = datetime.now(UTC)
@@ -188,17 +170,8 @@ async def open_user_link(uow: UnitOfWork, link: str, purpose: str) -> tuple[User
         return None
     user_id, secret_hash = parsed
     await act_as(uow, user_id)
-    row = await uow.session.scalar(
-        select(UserToken)
-        .where(
-            UserToken.secret_hash == secret_hash,
-            UserToken.purpose == purpose,
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > datetime.now(UTC),
-        )
-        .with_for_update()
-    )
-    user = await uow.session.get(User, user_id) if row is not None else None
+    row = await repository.live_user_link_locked(uow.session, secret_hash, purpose)
+    user = await repository.user_by_id(uow.session, user_id) if row is not None else None
     if row is None or user is None or user.disabled_at is not None:
         return None
     return row, user
