@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -365,6 +366,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _exited(server: subprocess.Popen[bytes]) -> str | None:
+    return None if server.poll() is None else f"keel serve exited with {server.returncode} (its log is above)"
+
+
+def wait_until_ready(base: str, deadline: float, gone: Callable[[], str | None]) -> None:
+    """Until `base/readyz` answers 200; fails at `deadline`, or at once when `gone()` says why the
+    server cannot come (it exited)."""
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        reason = gone()
+        assert reason is None, reason
+        assert time.monotonic() < deadline, f"{base} did not become ready"
+        time.sleep(0.2)
+
+
 @contextmanager
 def running_api(env: dict[str, str], processes: int = 1) -> Iterator[list[str]]:
     """`keel serve` as real processes (each on its own port), ready to answer; stopped on exit."""
@@ -377,15 +397,7 @@ def running_api(env: dict[str, str], processes: int = 1) -> Iterator[list[str]]:
     try:
         deadline = time.monotonic() + 90  # generous: a busy 2-core machine starts several slowly
         for server, base in zip(servers, bases, strict=True):
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, f"keel serve exited with {server.returncode} (its log is above)"
-                assert time.monotonic() < deadline, "API did not become ready"
-                time.sleep(0.2)
+            wait_until_ready(base, deadline, partial(_exited, server))
         yield bases
     finally:
         for server in servers:

@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
 CTRL_C = b"\x03"
@@ -55,8 +55,13 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while words not in self.text:
             assert time.monotonic() < deadline, f"no {words!r} after {timeout} s:\n{self.text[-4000:]}"
-            assert os.waitpid(self.pid, os.WNOHANG) == (0, 0), f"make dev ended:\n{self.text[-4000:]}"
+            reason = self.ended()
+            assert reason is None, reason
             time.sleep(0.2)
+
+    def ended(self) -> str | None:
+        """Why make dev can no longer answer (it exited), with its output; None while it runs."""
+        return None if os.waitpid(self.pid, os.WNOHANG) == (0, 0) else f"make dev ended:\n{self.text[-4000:]}"
 
     def exit_status(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -102,15 +107,7 @@ def test_make_dev_runs_on_the_embedded_database_and_ctrl_c_stops_it_all(tmp_path
     try:
         terminal.wait_for("Keel is running", timeout=240)
         base = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, terminal.text[-4000:]
-            time.sleep(0.3)
+        wait_until_ready(base, time.monotonic() + 90, terminal.ended)
         key = (data_dir / "demo-api-key").read_text().strip()
         answer = httpx.get(f"{base}/api/v1/organization", headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
