@@ -38,5 +38,6 @@ openapi: deps
 	@cd backend && $(UV) run --locked keel openapi --output openapi.json
 
 bench: deps
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	@$(RUN) python bench/run.py && $(RUN) python bench/identity.py && $(RUN) python bench/access.py \
 	  && $(RUN) python bench/imports.py && $(RUN) python bench/crm.py
