@@ -34,7 +34,7 @@ AccountsManage = Annotated[Principal, allowed(Permission.ACCOUNTS_MANAGE)]
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=UnitOfWorkRoute)
 
 
-def account_filter(
+async def account_filter(
     owner_id: UUID | None = None,
     lifecycle_stage: Lifecycle | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,

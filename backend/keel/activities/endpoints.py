@@ -22,7 +22,7 @@ ActivitiesManage = Annotated[Principal, allowed(Permission.ACTIVITIES_MANAGE)]
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=UnitOfWorkRoute)
 
 
-def activity_filter(
+async def activity_filter(
     account_id: UUID | None = None,
     contact_id: UUID | None = None,
     deal_id: UUID | None = None,

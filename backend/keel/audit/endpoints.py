@@ -28,7 +28,7 @@ compliance_router = APIRouter(prefix="/compliance-exports", tags=["audit"], rout
 ComplianceExporter = Annotated[Principal, allowed(Permission.COMPLIANCE_EXPORT)]
 
 
-def audit_filter(
+async def audit_filter(
     action: Annotated[str | None, Query(max_length=100)] = None,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,

@@ -28,7 +28,7 @@ ContactsManage = Annotated[Principal, allowed(Permission.CONTACTS_MANAGE)]
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=UnitOfWorkRoute)
 
 
-def contact_filter(
+async def contact_filter(
     owner_id: UUID | None = None,
     account_id: UUID | None = None,
     email: Annotated[str | None, Query(max_length=254)] = None,

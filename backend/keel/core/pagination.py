@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -98,13 +98,13 @@ def sort_query(
     *,
     nullable: frozenset[str] = frozenset(),
     default: str = NEWEST_FIRST,
-) -> Callable[[str], Sort]:
+) -> Callable[[str], Awaitable[Sort]]:
     """A FastAPI dependency reading `sort=<field>` (ascending) or `sort=-<field>` (descending) among
     `options`, which name the SQL expression each field sorts by."""
     fields = ", ".join(f"`{name}`" for name in options)
     pattern = "^-?(" + "|".join(re.escape(name) for name in options) + ")$"
 
-    def sort(
+    async def sort(
         sort: Annotated[
             str,
             Query(pattern=pattern, description=f"Order by {fields}; a leading `-` for descending."),

@@ -57,7 +57,7 @@ class FieldOut(BaseModel):
 MAX_FILTERS = 10
 
 
-def custom_query(request: Request) -> dict[str, str]:
+async def custom_query(request: Request) -> dict[str, str]:
     """`?cf.tier=gold&cf.renewal=2027-03-31`: custom-field filters, by key (at most ten)."""
     wanted = {k.removeprefix("cf."): v for k, v in request.query_params.items() if k.startswith("cf.")}
     return dict(list(wanted.items())[:MAX_FILTERS])

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/deals", tags=["deals"], route_class=UnitOfWorkRoute)
 
 
 @answers({400: "close_from is after close_to"})
-def deal_filter(
+async def deal_filter(
     owner_id: UUID | None = None,
     account_id: UUID | None = None,
     pipeline_id: UUID | None = None,

@@ -34,7 +34,7 @@ LeadsManage = Annotated[Principal, allowed(Permission.LEADS_MANAGE)]
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=UnitOfWorkRoute)
 
 
-def lead_filter(
+async def lead_filter(
     owner_id: UUID | None = None,
     status: Status | None = None,
     source: Annotated[str | None, Query(max_length=50)] = None,
