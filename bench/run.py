@@ -496,7 +496,15 @@ def write_pgbench_scripts(sql: dict[str, str], limit_param: str | None) -> dict[
 
 
 class ApiProcess:
-    def __init__(self, workers: int, pool_size: int, max_overflow: int, port: int, admin: Conn) -> None:
+    def __init__(
+        self,
+        workers: int,
+        pool_size: int,
+        max_overflow: int,
+        port: int,
+        admin: Conn,
+        redis_url: str | None = None,
+    ) -> None:
         self.workers = workers
         self.port = port
         self.log_path = RESULTS / f"api-workers{workers}.log"
@@ -511,6 +519,8 @@ class ApiProcess:
             "KEEL_DB_POOL_SIZE": str(pool_size),
             "KEEL_DB_MAX_OVERFLOW": str(max_overflow),
         }
+        if redis_url:  # shared state as in production: policy, role cache and limits in Redis
+            env["REDIS_URL"] = redis_url
         uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
         self.cmd = [uv, "run", "--project", "backend", "--locked", "keel", "serve", "--port", str(port)]
         self.env = env
@@ -704,7 +714,7 @@ def bench_api(
     expected_statements: list[str],
 ) -> dict[str, Any]:
     pool_size = args.pool_size or max(8, -(-args.connections // workers) // 2)
-    api = ApiProcess(workers, pool_size, args.max_overflow, args.port, admin)
+    api = ApiProcess(workers, pool_size, args.max_overflow, args.port, admin, args.redis)
     try:
         api.start()
         preflight(args.port, admin, secrets_list, args.orgs)
@@ -1014,6 +1024,12 @@ def parse_args() -> argparse.Namespace:
         default=30,
         help="before each measured phase, wait up to this many seconds for other work on the "
         "machine to stop (recorded in latest.json either way)",
+    )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="run the API with REDIS_URL (e.g. redis://127.0.0.1:6379/14), as a deployment of several "
+        "processes does; without it, shared state is in-process",
     )
     p.add_argument(
         "--reuse",
