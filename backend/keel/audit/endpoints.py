@@ -19,7 +19,7 @@ from keel.core.errors import problem_docs, validation_problem
 from keel.core.exports import csv_stream, json_array_stream
 from keel.core.idempotency import Idempotent
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
-from keel.core.pagination import Page, PageQuery
+from keel.core.pagination import JsonPage, Page, PageQuery
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW, request_database
 
@@ -50,10 +50,9 @@ Filters = Annotated[AuditFilter, Depends(audit_filter)]
 @router.get("", response_model=Page[AuditEventOut], responses=page_example(AuditEventOut))
 async def list_audit_events(
     principal: Annotated[Principal, allowed(Permission.AUDIT_READ)], uow: UoW, page: PageQuery, where: Filters
-) -> Page[AuditEventOut]:
+) -> JsonPage:
     """The organisation's audit trail, newest first, filtered by action, entity, actor and time."""
-    rows, next_cursor = await repository.list_events(uow.session, page, where)
-    return Page(items=[AuditEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return await repository.events_page(uow.session, page, where)
 
 
 @router.get(

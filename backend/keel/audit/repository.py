@@ -8,12 +8,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, select, text
+from sqlalchemy import Row, Select, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from keel.audit.schemas import AuditFilter
-from keel.core.pagination import PageParams, keyset_page, newest_first
+from keel.core.pagination import (
+    JsonPage,
+    PageParams,
+    json_keyset_page,
+    json_timestamp,
+    newest_first,
+)
 from keel.models import AuditEvent, ComplianceExport, Membership, Organization, Team, TeamMember, User
 
 EXPORT_COLUMNS = [
@@ -51,29 +56,30 @@ def _filtered(stmt: Select[Any], where: AuditFilter) -> Select[Any]:
     return stmt
 
 
-async def list_events(
-    session: AsyncSession, params: PageParams, where: AuditFilter
-) -> tuple[Sequence[AuditEvent], str | None]:
-    # Only what the response shows (the IP and user agent stay in the database).
-    stmt = select(AuditEvent).options(
-        load_only(
-            AuditEvent.id,
-            AuditEvent.category,
-            AuditEvent.seq,
-            AuditEvent.hash,
-            AuditEvent.created_at,
-            AuditEvent.actor,
-            AuditEvent.client_id,
-            AuditEvent.action,
-            AuditEvent.entity_type,
-            AuditEvent.entity_id,
-            AuditEvent.request_id,
-            AuditEvent.before,
-            AuditEvent.after,
-        )
-    )
+# The API's AuditEventOut, written by PostgreSQL (the IP and user agent stay in the database).
+EVENT_DOCUMENT = {
+    "id": AuditEvent.id,
+    "category": AuditEvent.category,
+    "seq": AuditEvent.seq,
+    "created_at": json_timestamp(AuditEvent.created_at),
+    "actor": AuditEvent.actor,
+    "client_id": AuditEvent.client_id,
+    "action": AuditEvent.action,
+    "entity_type": AuditEvent.entity_type,
+    "entity_id": AuditEvent.entity_id,
+    "request_id": AuditEvent.request_id,
+    "before": AuditEvent.before,
+    "after": AuditEvent.after,
+    "hash": func.encode(AuditEvent.hash, literal_column("'hex'")),
+}
+
+
+async def events_page(session: AsyncSession, params: PageParams, where: AuditFilter) -> JsonPage:
+    """A page of the trail, newest first, as the JSON the API sends."""
     newest = newest_first(AuditEvent.created_at, AuditEvent.id)
-    return await keyset_page(session, _filtered(stmt, where), sort=newest, params=params)
+    return await json_keyset_page(
+        session, _filtered(select(AuditEvent.id), where), EVENT_DOCUMENT, sort=newest, params=params
+    )
 
 
 async def stream_events(session: AsyncSession, where: AuditFilter) -> AsyncIterator[dict[str, Any]]:

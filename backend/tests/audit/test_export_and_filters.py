@@ -6,10 +6,12 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
+from keel.audit.schemas import AuditEventOut
 from keel.core.config import get_settings
 from keel.core.exports import safe_cell
 from tests.conftest import Org
@@ -104,3 +106,26 @@ async def test_exports_are_limited_per_organisation(
 )
 def test_safe_cell(value: object, cell: str) -> None:
     assert safe_cell(value) == cell
+
+
+async def test_the_list_written_by_postgresql_is_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, admin: Any
+) -> None:
+    """The audit list's JSON is built by PostgreSQL (keel.core.pagination.json_keyset_page): each item
+    must be exactly the AuditEventOut of its row, key for key and value for value."""
+    await _issue_keys(client, org_a, "one", "two", "three")
+    page = (await client.get("/api/v1/audit-events?limit=2", headers=org_a.headers)).json()
+    rest = await client.get(
+        "/api/v1/audit-events", params={"limit": 50, "cursor": page["next_cursor"]}, headers=org_a.headers
+    )
+    items = page["items"] + rest.json()["items"]
+    assert len(items) >= 4 and rest.json()["next_cursor"] is None
+    columns = ", ".join(AuditEventOut.model_fields)
+    for item in items:
+        row = admin.execute(
+            f"SELECT {columns} FROM keel.audit_events WHERE id = %s", (item["id"],)
+        ).fetchone()
+        expected = AuditEventOut.model_validate(dict(zip(AuditEventOut.model_fields, row, strict=True)))
+        assert list(item) == list(AuditEventOut.model_fields)  # the same keys, in the model's order
+        assert AuditEventOut.model_validate(item) == expected  # the same values
+        assert item["created_at"].endswith("Z")
