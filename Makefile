@@ -5,7 +5,7 @@ RUN := $(UV) run --project backend --locked
 # Spawned processes (API servers, workers, CLI runs in tests) start in 1 s from bytecode, 3 s without it.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: dev test lint fmt typecheck openapi bench uv deps migrate seed
+.PHONY: chromium dev test lint fmt typecheck openapi bench uv deps migrate seed
 
 uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(HOME)/.local/bin/uv" || python3 -m pip install --user --quiet uv
@@ -23,7 +23,11 @@ migrate: deps
 seed: deps
 	@$(RUN) keel seed
 
-test: deps
+# The browser tests drive Debian's chromium; nothing downloads a browser at run time.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: deps chromium
 	@cd backend && $(UV) run --locked pytest --cov; \
 	  status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 

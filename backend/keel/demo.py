@@ -77,9 +77,12 @@ def demo_anchor() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def seed_demo(settings: Settings, operator: str, *, with_data: bool = True) -> DemoSeed:
+async def seed_demo(
+    settings: Settings, operator: str, *, with_data: bool = True, anchor: datetime | None = None
+) -> DemoSeed:
     """Create what is missing (idempotent). Passwords are random and shown once, here. Without
-    `with_data` the organisation gets its users and team but no CRM records."""
+    `with_data` the organisation gets its users and team but no CRM records. The data counts back from
+    `anchor` (today at midnight UTC unless given)."""
     async with runtime_database().sessions() as session:
         has_key = await current_signing_key(session, get_key_ring()) is not None
         has_client = await session.get(OAuthClient, WEB_APP_CLIENT_ID) is not None
@@ -105,7 +108,7 @@ async def seed_demo(settings: Settings, operator: str, *, with_data: bool = True
         writer = _Writer(uow, await _add_people(uow, seed))
         await writer.team()
         if with_data:
-            await writer.fill(demo_data.build(demo_anchor()))
+            await writer.fill(demo_data.build(anchor or demo_anchor()))
     return seed
 
 

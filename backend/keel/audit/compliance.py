@@ -25,11 +25,10 @@ from keel.access.service import list_roles
 from keel.audit import repository
 from keel.audit.schemas import AuditFilter
 from keel.core.audit_trail import record_event
-from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.exports import csv_line
 from keel.core.jobs import enqueue, tenant_task
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.ratelimit import count_export
 from keel.core.uow import UnitOfWork
 from keel.models import ComplianceExport
 
@@ -122,7 +121,7 @@ async def build_archive(uow: UnitOfWork, requested_by: str) -> tuple[bytes, dict
 
 async def request_export(uow: UnitOfWork, requested_by: str) -> ComplianceExport:
     """Queue the export; it counts against the organisation's export limit like every export."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await count_export(uow.tenant)
     export = ComplianceExport(org_id=uow.tenant, requested_by=requested_by, status="pending")
     uow.session.add(export)
     await uow.session.flush()

@@ -12,10 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 
 from keel.core.audit_trail import record_event
-from keel.core.config import get_settings
 from keel.core.crm_export import csv_export
 from keel.core.principal import Principal
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.ratelimit import count_export
 from keel.core.uow import UnitOfWork, request_database
 
 
@@ -49,7 +48,7 @@ async def audited_export(
 
 async def record_audit_export(uow: UnitOfWork, format: str, where: BaseModel) -> None:
     """An export of the trail counts against the organisation's export limit and is itself audited."""
-    await get_rate_limiter().hit(f"export:{uow.tenant}", limit(get_settings().rate_limit_export))
+    await count_export(uow.tenant)
     await record_event(
         uow,
         "audit.exported",

@@ -12,10 +12,9 @@ from uuid import UUID
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select
 
-from keel.core.config import get_settings
 from keel.core.db import Database, set_tenant_context
 from keel.core.exports import csv_stream
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.ratelimit import count_export
 
 
 async def csv_export(
@@ -31,7 +30,7 @@ async def csv_export(
 ) -> StreamingResponse:
     """`shape` turns each row `statement` selects (its columns as arguments) into the CSV row written
     under `columns`. Exports share the organisation's export rate limit (429 beyond it)."""
-    await get_rate_limiter().hit(f"export:{org_id}", limit(get_settings().rate_limit_export))
+    await count_export(org_id)
 
     async def rows() -> AsyncIterator[dict[str, Any]]:
         async with db.sessions() as session:

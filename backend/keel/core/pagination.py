@@ -165,10 +165,11 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, UUID]:
         raise Problem(400, "The cursor is not one this API issued.", title="Invalid cursor") from exc
 
 
-async def keyset_page(
+async def _page_rows(
     session: AsyncSession, stmt: Select[Any], *, sort: Sort, params: PageParams
-) -> tuple[Sequence[Any], str | None]:
-    """`stmt` selects one entity; returns the rows of this page in `sort` order and the next cursor."""
+) -> tuple[list[Any], str | None]:
+    """`stmt` yields (what the page shows, sort key, row id) per row: this page's first values, in `sort`
+    order after the cursor, and the next cursor."""
     if params.cursor:
         stmt = stmt.where(sort.after(*decode_cursor(sort, params.cursor)))
     # The LIMIT is written into the statement, not bound: with a bound LIMIT PostgreSQL judges the
@@ -176,13 +177,19 @@ async def keyset_page(
     # (2-3 ms for a list over the audit trail's partitions); with a literal it settles on the generic
     # plan. The page size is a checked int (PageParams), one statement text per size.
     fetch: ColumnElement[int] = literal_column(str(int(params.limit) + 1))
-    stmt = stmt.add_columns(sort.key, sort.row_id).order_by(*sort.order_by()).limit(fetch)
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(stmt.order_by(*sort.order_by()).limit(fetch))).all()
     if len(rows) <= params.limit:
         return [row[0] for row in rows], None
     rows = rows[: params.limit]
     _, value, last_id = rows[-1]
     return [row[0] for row in rows], encode_cursor(sort, value, last_id)
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], *, sort: Sort, params: PageParams
+) -> tuple[Sequence[Any], str | None]:
+    """`stmt` selects one entity; returns the rows of this page in `sort` order and the next cursor."""
+    return await _page_rows(session, stmt.add_columns(sort.key, sort.row_id), sort=sort, params=params)
 
 
 class JsonPage(Response):
@@ -217,16 +224,8 @@ async def json_keyset_page(
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):  # written into the statement: code's names only
             raise ValueError(f"not a field name: {name!r}")
         pairs += [literal_column(f"'{name}'"), expression]
-    row = func.json_build_object(*pairs).cast(Text)
-    if params.cursor:
-        stmt = stmt.where(sort.after(*decode_cursor(sort, params.cursor)))
-    fetch: ColumnElement[int] = literal_column(str(int(params.limit) + 1))  # see keyset_page
-    stmt = stmt.with_only_columns(row, sort.key, sort.row_id).order_by(*sort.order_by()).limit(fetch)
-    rows = (await session.execute(stmt)).all()
-    cursor = None
-    if len(rows) > params.limit:
-        rows = rows[: params.limit]
-        _, value, last_id = rows[-1]
-        cursor = encode_cursor(sort, value, last_id)
-    items = ",".join(doc for doc, _, _ in rows)
+    document_json = func.json_build_object(*pairs).cast(Text)
+    shown = stmt.with_only_columns(document_json, sort.key, sort.row_id)
+    docs, cursor = await _page_rows(session, shown, sort=sort, params=params)
+    items = ",".join(docs)
     return JsonPage(f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
+from uuid import UUID
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -60,3 +61,9 @@ def get_rate_limiter() -> RateLimiter:
     url = settings.redis_url
     storage: Storage = redis_storage(url.get_secret_value()) if url else MemoryStorage()
     return RateLimiter(storage, settings.rate_limit)
+
+
+async def count_export(org_id: UUID) -> None:
+    """Every export (CRM lists, the audit trail, compliance archives) shares the organisation's export
+    limit (`KEEL_RATE_LIMIT_EXPORT`): they are heavy and they carry data out."""
+    await get_rate_limiter().hit(f"export:{org_id}", limit(get_settings().rate_limit_export))
