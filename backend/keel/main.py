@@ -6,7 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from keel.core.config import Settings, get_settings
@@ -18,6 +18,7 @@ from keel.core.middleware import RequestContextMiddleware
 from keel.core.openapi import install_openapi
 from keel.core.ops import router as ops_router
 from keel.core.principal import install_authenticator
+from keel.core.routing import index_routes
 from keel.identity.dependencies import authenticate_request
 from keel.registry import API_V1_ROUTERS, ROOT_ROUTERS, load_task_modules
 
@@ -71,13 +72,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         larger_bodies={f"{API_PREFIX}/imports": settings.max_import_body_bytes},
     )
 
-    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
-    for router in API_V1_ROUTERS:
-        api.include_router(router)
-    app.include_router(api)
+    for router in API_V1_ROUTERS:  # each on its own, so the route index can tell them apart
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for router in ROOT_ROUTERS:
         app.include_router(router)
     app.include_router(ops_router)
     install_openapi(app)
     install_api_docs(app)
+    index_routes(app.router)  # last: every route is in place
     return app
