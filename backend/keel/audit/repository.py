@@ -12,13 +12,8 @@ from sqlalchemy import Row, Select, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.audit.schemas import AuditFilter
-from keel.core.pagination import (
-    JsonPage,
-    PageParams,
-    json_keyset_page,
-    json_timestamp,
-    newest_first,
-)
+from keel.core.json_reads import json_timestamp
+from keel.core.pagination import JsonPage, PageParams, json_keyset_page, newest_first
 from keel.models import AuditEvent, ComplianceExport, Membership, Organization, Team, TeamMember, User
 
 EXPORT_COLUMNS = [

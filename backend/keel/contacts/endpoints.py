@@ -16,8 +16,9 @@ from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, Cont
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
+from keel.core.json_reads import JsonBody
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -55,11 +56,10 @@ async def list_contacts(
     page: PageQuery,
     where: Annotated[ContactFilter, Depends(contact_filter)],
     sort: Annotated[Sort, Depends(service.SORTS)],
-) -> Page[ContactOut]:
+) -> JsonPage:
     """The contacts the caller may see (their role's record scope), filtered, newest first unless
     sorted otherwise; custom fields filter as `cf.<key>=<value>`."""
-    items, next_cursor = await service.list_contacts(uow, page, where, sort)
-    return Page(items=items, next_cursor=next_cursor)
+    return await service.list_contacts(uow, page, where, sort)
 
 
 @router.get(
@@ -93,9 +93,9 @@ async def export_contacts(
 
 
 @router.get("/{contact_id}", response_model=ContactOut, responses=sends_etag())
-async def get_contact(contact_id: UUID, principal: ContactsRead, uow: UoW, response: Response) -> ContactOut:
-    contact = await service.get_contact(uow, contact_id)
-    response.headers["ETag"] = etag(contact.version)
+async def get_contact(contact_id: UUID, principal: ContactsRead, uow: UoW) -> JsonBody:
+    contact, version = await service.get_contact(uow, contact_id)
+    contact.headers["ETag"] = etag(version)
     return contact
 
 
@@ -118,13 +118,13 @@ async def update_contact(
 
 @router.post("/{contact_id}/merge", response_model=ContactOut, responses=sends_etag())
 async def merge_contacts(
-    contact_id: UUID, body: MergeRequest, principal: ContactsManage, uow: UoW, response: Response
-) -> ContactOut:
+    contact_id: UUID, body: MergeRequest, principal: ContactsManage, uow: UoW
+) -> JsonBody:
     """Merge `duplicate_id` into this contact: its accounts, deals, tickets, activities and leads move
     here, empty fields take its values, tags and custom values unite; then it is deleted. Audited."""
     await merge_contacts_into(uow, principal, contact_id, body.duplicate_id)
-    contact = await service.get_contact(uow, contact_id)
-    response.headers["ETag"] = etag(contact.version)
+    contact, version = await service.get_contact(uow, contact_id)
+    contact.headers["ETag"] = etag(version)
     return contact
 
 

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, String, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, String, delete, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.contacts.schemas import ContactFilter
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.models import Contact, ContactAccount
 
 SORTS = sort_query(
@@ -85,10 +87,56 @@ def with_primary_account(statement: Select[Any]) -> Select[Any]:
     return statement.add_columns(primary.scalar_subquery())
 
 
+# The API's ContactOut, written by PostgreSQL, the contact's accounts aggregated in the same statement.
+_ACCOUNT_IDS = (
+    select(
+        func.coalesce(
+            func.array_agg(aggregate_order_by(ContactAccount.account_id, ContactAccount.account_id)),
+            literal_column("'{}'::uuid[]"),
+        )
+    )
+    .where(ContactAccount.contact_id == Contact.id)
+    .scalar_subquery()
+)
+_PRIMARY_ACCOUNT_ID = (
+    select(ContactAccount.account_id)
+    .where(ContactAccount.contact_id == Contact.id, ContactAccount.is_primary)
+    .limit(1)
+    .scalar_subquery()
+)
+CONTACT_DOCUMENT: Document = {
+    "id": Contact.id,
+    "first_name": Contact.first_name,
+    "last_name": Contact.last_name,
+    "title": Contact.title,
+    "email": Contact.email,
+    "phone": Contact.phone,
+    "owner_id": Contact.owner_id,
+    "assignee_id": Contact.assignee_id,
+    "tags": Contact.tags,
+    "custom": Contact.custom,
+    "external_id": Contact.external_id,
+    "account_ids": _ACCOUNT_IDS,
+    "primary_account_id": _PRIMARY_ACCOUNT_ID,
+    "assignment_rule_id": Contact.assignment_rule_id,
+    "version": Contact.version,
+    "created_at": json_timestamp(Contact.created_at),
+    "updated_at": json_timestamp(Contact.updated_at),
+}
+
+
 async def page_of_contacts(
     session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Contact], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends."""
+    return await json_keyset_page(session, query, CONTACT_DOCUMENT, sort=sort, params=params)
+
+
+async def contact_json(session: AsyncSession, contact_id: UUID) -> tuple[JsonBody, int] | None:
+    """One contact as the JSON the API sends, and its version."""
+    return await json_record(
+        session, select(Contact.id).where(Contact.id == contact_id), CONTACT_DOCUMENT, Contact.version
+    )
 
 
 async def primary_account_of(session: AsyncSession, contact_id: UUID) -> UUID | None:

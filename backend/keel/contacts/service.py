@@ -17,7 +17,8 @@ from keel.contacts.schemas import ContactCreate, ContactFilter, ContactOut, Cont
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.phone import normalise_phone
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
@@ -108,9 +109,12 @@ async def _contact(uow: UnitOfWork, contact_id: UUID, *, for_update: bool = Fals
     return contact
 
 
-async def get_contact(uow: UnitOfWork, contact_id: UUID) -> ContactOut:
-    contact = await _contact(uow, contact_id)
-    return contact_out(contact, await repository.links_of_contact(uow.session, contact.id))
+async def get_contact(uow: UnitOfWork, contact_id: UUID) -> tuple[JsonBody, int]:
+    """The contact as the JSON the API sends, and its version."""
+    found = await repository.contact_json(uow.session, contact_id)
+    if found is None:
+        raise Problem(404, "No such contact.")
+    return found
 
 
 async def update_contact(
@@ -182,10 +186,5 @@ def export_row(contact: Contact, primary_account_id: UUID | None) -> dict[str, A
     return values | {"primary_account_id": primary_account_id}
 
 
-async def list_contacts(
-    uow: UnitOfWork, params: PageParams, where: ContactFilter, sort: Sort
-) -> tuple[list[ContactOut], str | None]:
-    query = await filtered_contacts(uow, where)
-    rows, next_cursor = await repository.page_of_contacts(uow.session, query, sort, params)
-    links = await repository.links_of_contacts(uow.session, [c.id for c in rows]) if rows else {}
-    return [contact_out(c, links.get(c.id, [])) for c in rows], next_cursor
+async def list_contacts(uow: UnitOfWork, params: PageParams, where: ContactFilter, sort: Sort) -> JsonPage:
+    return await repository.page_of_contacts(uow.session, await filtered_contacts(uow, where), sort, params)

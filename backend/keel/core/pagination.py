@@ -17,15 +17,12 @@ from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     ColumnElement,
     Select,
-    SQLColumnExpression,
-    Text,
     and_,
-    func,
     literal_column,
     or_,
     tuple_,
@@ -34,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core.errors import Problem
+from keel.core.json_reads import Document, JsonBody, json_object
+from keel.core.statements import rows as driver_rows
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -166,7 +165,7 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, UUID]:
 
 
 async def _page_rows(
-    session: AsyncSession, stmt: Select[Any], *, sort: Sort, params: PageParams
+    session: AsyncSession, stmt: Select[Any], *, sort: Sort, params: PageParams, on_driver: bool = False
 ) -> tuple[list[Any], str | None]:
     """`stmt` yields (what the page shows, sort key, row id) per row: this page's first values, in `sort`
     order after the cursor, and the next cursor."""
@@ -177,7 +176,8 @@ async def _page_rows(
     # (2-3 ms for a list over the audit trail's partitions); with a literal it settles on the generic
     # plan. The page size is a checked int (PageParams), one statement text per size.
     fetch: ColumnElement[int] = literal_column(str(int(params.limit) + 1))
-    rows = (await session.execute(stmt.order_by(*sort.order_by()).limit(fetch))).all()
+    paged = stmt.order_by(*sort.order_by()).limit(fetch)
+    rows = await driver_rows(session, paged) if on_driver else (await session.execute(paged)).all()
     if len(rows) <= params.limit:
         return [row[0] for row in rows], None
     rows = rows[: params.limit]
@@ -192,26 +192,14 @@ async def keyset_page(
     return await _page_rows(session, stmt.add_columns(sort.key, sort.row_id), sort=sort, params=params)
 
 
-class JsonPage(Response):
-    """A page whose rows PostgreSQL wrote as JSON: the bytes pass through, with no ORM object,
-    Pydantic model or JSON round trip per row. The route still names its `Page[...]` model as its
-    `response_model`, so the document describes what is sent; the whole-API fuzz run checks that."""
-
-    media_type = "application/json"
-
-
-def json_timestamp(column: SQLColumnExpression[datetime]) -> ColumnElement[str]:
-    """A timestamp as the API writes it everywhere: RFC 3339 in UTC with a `Z`."""
-    # PostgreSQL's JSON of a UTC timestamp without zone ("2026-12-03T07:56:34.5"), with a Z. Constants
-    # are written into the statement, not bound, so a page's statement keeps no parameters.
-    as_json = func.to_json(func.timezone(literal_column("'UTC'"), column))
-    return func.concat(as_json.op("#>>")(literal_column("'{}'")), literal_column("'Z'"))
+class JsonPage(JsonBody):
+    """A page whose rows PostgreSQL wrote as JSON (see `keel.core.json_reads`)."""
 
 
 async def json_keyset_page(
     session: AsyncSession,
     stmt: Select[Any],
-    document: Mapping[str, SQLColumnExpression[Any]],
+    document: Document,
     *,
     sort: Sort,
     params: PageParams,
@@ -219,13 +207,8 @@ async def json_keyset_page(
     """`keyset_page`, with each row written by PostgreSQL as the JSON object `document` describes (field
     name → SQL expression; a JSON-typed expression nests as JSON). `stmt` gives the rows: its FROM and
     WHERE; its columns are replaced."""
-    pairs: list[SQLColumnExpression[Any]] = []
-    for name, expression in document.items():
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):  # written into the statement: code's names only
-            raise ValueError(f"not a field name: {name!r}")
-        pairs += [literal_column(f"'{name}'"), expression]
-    document_json = func.json_build_object(*pairs).cast(Text)
+    document_json = json_object(document)
     shown = stmt.with_only_columns(document_json, sort.key, sort.row_id)
-    docs, cursor = await _page_rows(session, shown, sort=sort, params=params)
+    docs, cursor = await _page_rows(session, shown, sort=sort, params=params, on_driver=True)
     items = ",".join(docs)
     return JsonPage(f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}')

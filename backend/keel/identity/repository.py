@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from keel.core.pagination import PageParams, keyset_page, newest_first
+from keel.core.statements import rows
 from keel.core.uow import UnitOfWork
 from keel.models import (
     ApiKey,
@@ -179,8 +180,8 @@ async def list_api_keys(session: AsyncSession, params: PageParams) -> tuple[Sequ
 
 async def enter_organization_of_api_key(session: AsyncSession, secret_hash: bytes) -> LiveApiKey | None:
     """The live key with this hash, the transaction bound to its organisation; None when none is."""
-    row = (await session.execute(_AUTHENTICATE_API_KEY, {"hash": secret_hash})).first()
-    return LiveApiKey(row.org_id, row.key_id) if row is not None else None
+    found = await rows(session, _AUTHENTICATE_API_KEY, {"hash": secret_hash})  # every request: no ORM
+    return LiveApiKey(found[0][0], found[0][1]) if found else None
 
 
 async def client_by_id(session: AsyncSession, client_id: str) -> OAuthClient | None:

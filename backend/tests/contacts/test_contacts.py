@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
+from keel.contacts.repository import contact_by_id, links_of_contact
+from keel.contacts.schemas import ContactOut
+from keel.contacts.service import contact_out
+from keel.core.uow import UnitOfWork
 from tests.conftest import Org
 from tests.deals.test_deals import token_of
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 CONTACTS = "/api/v1/contacts"
@@ -200,3 +206,53 @@ async def test_the_export_shows_the_lists_contacts_with_their_primary_account_fo
         "/api/v1/audit-events", params={"action": "crm_export.contacts"}, headers=org_a.headers
     )
     assert [e["after"]["filter"]["tag"] for e in trail.json()["items"]] == ["vip", None]
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    acme, globex = (
+        await account(client, org_a, str(rep.id)),
+        await account(client, org_a, str(rep.id), "Globex"),
+    )
+    shapes: list[dict[str, Any]] = [
+        {"last_name": "Alone", "owner_id": str(rep.id)},  # no account, no e-mail, no tags
+        {"last_name": "Linked", "owner_id": str(rep.id), "account_ids": [acme], "primary_account_id": acme},
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "title": "CTO",
+            "email": "ada@example.com",
+            "phone": "+49 30 1234567",
+            "owner_id": str(rep.id),
+            "assignee_id": str(rep.id),
+            "tags": ["vip", "decision-maker"],
+            "external_id": "HS-1",
+            "account_ids": [globex, acme],
+            "primary_account_id": globex,
+        },
+    ]
+    for body in shapes:
+        made = await create(client, org_a.headers, **body)
+        assert made.status_code == 201, made.text
+    listed = (await client.get(CONTACTS, params={"limit": 2}, headers=org_a.headers)).json()
+    rest = await client.get(
+        CONTACTS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=org_a.headers
+    )
+    assert rest.json()["next_cursor"] is None
+    items = listed["items"] + rest.json()["items"]
+    assert len(items) == 3
+    records = []
+    for item in items:
+        one = await client.get(f"{CONTACTS}/{item['id']}", headers=org_a.headers)
+        assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+        assert one.json() == item
+        records.append(one.json())
+
+    async def model_of(uow: UnitOfWork, contact_id: UUID) -> ContactOut:
+        contact = await contact_by_id(uow.session, contact_id)
+        assert contact is not None
+        return contact_out(contact, await links_of_contact(uow.session, contact_id))
+
+    await assert_sent_as_the_model(org_a.id, items + records, model_of)

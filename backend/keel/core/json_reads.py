@@ -1,0 +1,57 @@
+"""Reads whose JSON PostgreSQL writes: a record or a page leaves the database as the bytes the API sends.
+
+No ORM object, Pydantic model or JSON decode and encode per row. A route that answers this way still
+names its response model (`response_model=ContactOut`, `Page[ContactOut]`), so the OpenAPI document
+describes exactly what is sent; the whole-API fuzz run checks every response against it, and each
+domain's tests compare the JSON with the model's output for the same row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Response
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, func, literal_column
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.core.statements import rows
+
+Document = Mapping[str, SQLColumnExpression[Any]]  # field name -> the SQL that writes its value
+
+
+class JsonBody(Response):
+    """JSON that PostgreSQL wrote; the bytes pass through."""
+
+    media_type = "application/json"
+
+
+def json_timestamp(column: SQLColumnExpression[Any]) -> ColumnElement[str]:
+    """A timestamp as the API writes it everywhere: RFC 3339 in UTC with a `Z`."""
+    # PostgreSQL's JSON of a UTC timestamp without zone ("2026-12-03T07:56:34.5"), with a Z. Constants
+    # are written into the statement, not bound, so a page's statement keeps no parameters.
+    as_json = func.to_json(func.timezone(literal_column("'UTC'"), column))
+    return func.concat(as_json.op("#>>")(literal_column("'{}'")), literal_column("'Z'"))
+
+
+def json_object(document: Document) -> ColumnElement[str]:
+    """The JSON object `document` describes, as text (a JSON-typed expression nests as JSON)."""
+    pairs: list[SQLColumnExpression[Any]] = []
+    for name, expression in document.items():
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):  # written into the statement: code's names only
+            raise ValueError(f"not a field name: {name!r}")
+        pairs += [literal_column(f"'{name}'"), expression]
+    return func.json_build_object(*pairs).cast(Text)
+
+
+async def json_record(
+    session: AsyncSession, stmt: Select[Any], document: Document, version: SQLColumnExpression[int]
+) -> tuple[JsonBody, int] | None:
+    """The one row `stmt` finds (its FROM and WHERE; its columns are replaced) as `document`'s JSON,
+    and its version (for the ETag); None when there is none, or the caller may not see it."""
+    found = await rows(session, stmt.with_only_columns(json_object(document), version).limit(1))
+    if not found:
+        return None
+    body, current = found[0]
+    return JsonBody(body), current
