@@ -40,7 +40,7 @@ DEFAULT_PATHS = [
 ]
 
 
-def _environment() -> None:
+def _environment(redis_url: str | None) -> None:
     from crm import DATABASE_URL
 
     os.environ.update(
@@ -50,7 +50,17 @@ def _environment() -> None:
         KEEL_RATE_LIMIT="100000000/minute",
         KEEL_DB_POOL_SIZE="4",
     )
-    os.environ.pop("REDIS_URL", None)
+    ring = BENCH_DIR / "results" / "inproc-encryption-key.txt"  # signs members' tokens (git-ignored)
+    if not ring.exists():
+        from cryptography.fernet import Fernet
+
+        ring.write_text(Fernet.generate_key().decode())
+        ring.chmod(0o600)
+    os.environ["KEEL_ENCRYPTION_KEYS"] = ring.read_text().strip()
+    if redis_url:  # shared state and rate limits in Redis, as a deployment of several processes has them
+        os.environ["REDIS_URL"] = redis_url
+    else:
+        os.environ.pop("REDIS_URL", None)
 
 
 async def _call(app: Any, path: str, secret: str) -> tuple[int, bytes]:
@@ -100,6 +110,63 @@ def _fill(path: str, n: int) -> str:
     )
 
 
+ROLES = {"admin": (1, "org_admin"), "manager": (2, "manager"), "rep": (3, "sales_rep")}
+
+
+async def _credentials(caller: str, orgs: int, key_base: str) -> list[str]:
+    """Each organisation's API key, or an access token of one of its members (signed by the platform's
+    current key, as the token endpoint would sign it; the API checks it as any other)."""
+    if caller == "key":
+        return [f"{key_base}{n:06d}" for n in range(1, orgs + 1)]
+    from crm import org_id, record_id
+
+    from keel.core.config import get_settings
+    from keel.core.keyring import get_key_ring
+    from keel.identity.tokens import AccessToken, issue_access_token
+
+    key = await _signing_key()
+    assert key is not None
+    settings, (number, role) = get_settings(), ROLES[caller]
+    return [
+        issue_access_token(
+            AccessToken(
+                subject=_md5_user(n, number), client_id="keel-web", org_id=org_id(n), roles=(role,), scope="api"
+            ),
+            signing_key=key,
+            issuer=settings.issuer,
+            audience=settings.api_audience,
+        )
+        for n in range(1, orgs + 1)
+    ]
+
+
+async def _signing_key() -> Any:
+    """The platform's newest signing key (one made first when there is none)."""
+    import psycopg
+    from crm import DATABASE_URL
+    from joserfc.jwk import ECKey
+
+    from keel.core.keyring import get_key_ring
+    from keel.core.platform import platform_unit_of_work
+    from keel.identity.signing_keys import rotate_signing_key
+
+    query = "SELECT private_jwk_encrypted FROM keel.signing_keys ORDER BY created_at DESC LIMIT 1"
+    with psycopg.connect(DATABASE_URL) as conn:
+        row = conn.execute(query).fetchone()
+    if row is None:
+        async with platform_unit_of_work("bench") as uow:
+            await rotate_signing_key(uow, get_key_ring())
+        return await _signing_key()
+    return ECKey.import_key(json.loads(get_key_ring().decrypt(row[0])))
+
+
+def _md5_user(n: int, number: int) -> str:
+    import hashlib
+    import uuid
+
+    return str(uuid.UUID(hashlib.md5(f"keel-bench-user-{n}-{number}".encode()).hexdigest()))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -108,21 +175,27 @@ async def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=2000, help="measured requests per path"
     )
-    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=1000, help="requests first (one per organisation)")
     parser.add_argument("--orgs", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--caller", choices=["key", *ROLES], default="key", help="API key or a member's token")
+    parser.add_argument("--redis", metavar="URL", help="e.g. redis://127.0.0.1:6379/14 (flushed first)")
     args = parser.parse_args()
-    _environment()
+    _environment(args.redis)
+    if args.redis:
+        from redis import Redis
+
+        Redis.from_url(args.redis).flushdb()
     from keel.main import create_app
 
     state = json.loads((BENCH_DIR / "results" / "crm-state.json").read_text())
-    key_base = state["key_base"]
+    secrets = await _credentials(args.caller, args.orgs, state["key_base"])
     app = create_app()
     for path in args.paths:
         for i in range(args.warmup):
             n = 1 + i % args.orgs
-            status, body = await _call(app, _fill(path, n), f"{key_base}{n:06d}")
+            status, body = await _call(app, _fill(path, n), secrets[n - 1])
             if status != 200:
                 raise SystemExit(f"{path}: {status} {body[:300]!r}")
         profiler = cProfile.Profile() if args.profile else None
@@ -131,7 +204,7 @@ async def main() -> None:
             profiler.enable()
         for i in range(args.requests):
             n = 1 + i % args.orgs
-            await _call(app, _fill(path, n), f"{key_base}{n:06d}")
+            await _call(app, _fill(path, n), secrets[n - 1])
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

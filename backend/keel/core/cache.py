@@ -31,6 +31,13 @@ class SharedState(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def read_and_count(
+        self, keys: list[str], counters: list[tuple[str, int]]
+    ) -> tuple[list[str | None], list[int]]:
+        """The values of `keys`, and each counter (key, lifetime in seconds) counted up as `incr`
+        does: what a request needs of shared state, in one round trip."""
+        ...
+
 
 class RedisState:
     def __init__(self, redis: Redis) -> None:
@@ -55,6 +62,19 @@ class RedisState:
 
     async def delete(self, key: str) -> None:
         await self.redis.delete(key)
+
+    async def read_and_count(
+        self, keys: list[str], counters: list[tuple[str, int]]
+    ) -> tuple[list[str | None], list[int]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if keys:
+                pipe.mget(keys)
+            for key, ttl_seconds in counters:
+                pipe.incr(key)
+                pipe.expire(key, ttl_seconds, nx=True)
+            replies = await pipe.execute()
+        values = [v.decode() if isinstance(v, bytes) else v for v in (replies.pop(0) if keys else [])]
+        return values, [int(count) for count in replies[::2]]
 
 
 class MemoryState:
@@ -101,6 +121,11 @@ class MemoryState:
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
+
+    async def read_and_count(
+        self, keys: list[str], counters: list[tuple[str, int]]
+    ) -> tuple[list[str | None], list[int]]:
+        return await self.get_many(keys), [await self.incr(key, ttl) for key, ttl in counters]
 
 
 GENERATION_TTL_SECONDS = 86_400

@@ -26,7 +26,7 @@ CACHE_SECONDS = 300
 DEFAULT_PLAN = "standard"
 
 
-def _key(org_id: UUID) -> str:
+def policy_key(org_id: UUID) -> str:
     return f"org:policy:{org_id}"
 
 
@@ -60,8 +60,12 @@ def policy_of(settings: dict[str, Any], access_version: int) -> OrgPolicy:
 
 async def org_policy(uow: UnitOfWork, org_id: UUID) -> OrgPolicy:
     """The organisation's policy: from shared state, else read (in the organisation's context) and shared."""
-    state = get_shared_state()
-    (cached,) = await state.get_many([_key(org_id)])
+    (cached,) = await get_shared_state().get_many([policy_key(org_id)])
+    return await policy_from(uow, org_id, cached)
+
+
+async def policy_from(uow: UnitOfWork, org_id: UUID, cached: str | None) -> OrgPolicy:
+    """The policy from its shared copy `cached` (read by the caller), else from the database, then shared."""
     if cached is not None:
         return OrgPolicy(**json.loads(cached))
     if uow.org_id != org_id:
@@ -72,7 +76,7 @@ async def org_policy(uow: UnitOfWork, org_id: UUID) -> OrgPolicy:
         )
     ).first()
     policy = policy_of(row.settings, row.access_version) if row else OrgPolicy([], DEFAULT_PLAN)
-    await state.put(_key(org_id), json.dumps(asdict(policy)), CACHE_SECONDS)
+    await get_shared_state().put(policy_key(org_id), json.dumps(asdict(policy)), CACHE_SECONDS)
     return policy
 
 
@@ -102,11 +106,9 @@ def renew_after_commit(uow: UnitOfWork, org_id: UUID) -> None:
     """Make a changed policy effective for every API process at their next request, once the change
     commits: the shared copy is dropped (not replaced, so two changes committing close together
     cannot leave the older one in place) and the next request reads the committed row."""
-    uow.after_commit(lambda: get_shared_state().delete(_key(org_id)))
+    uow.after_commit(lambda: get_shared_state().delete(policy_key(org_id)))
 
 
-async def require_permitted_network(uow: UnitOfWork, org_id: UUID, address: str | None) -> OrgPolicy:
-    policy = await org_policy(uow, org_id)
+def require_permitted_network(policy: OrgPolicy, address: str | None) -> None:
     if not permits(policy.ip_allowlist, address):
         raise Problem(403, "Your organisation does not allow access from this network address.")
-    return policy

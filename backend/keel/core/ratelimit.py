@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from uuid import UUID
 
@@ -31,17 +32,56 @@ class RateLimiter:
         if await self._limiter.hit(item, key):
             return
         stats = await self._limiter.get_window_stats(item, key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise Problem(
-            429,
-            f"Too many requests: the limit is {item}. Try again in {retry_after} s.",
-            headers={
-                "Retry-After": str(retry_after),
-                "RateLimit-Limit": str(item.amount),
-                "RateLimit-Remaining": "0",
-                "RateLimit-Reset": str(retry_after),
-            },
+        raise too_many(item, max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def too_many(item: RateLimitItem, retry_after: int) -> Problem:
+    return Problem(
+        429,
+        f"Too many requests: the limit is {item}. Try again in {retry_after} s.",
+        headers={
+            "Retry-After": str(retry_after),
+            "RateLimit-Limit": str(item.amount),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(retry_after),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A limit counted in fixed windows and read as a sliding one: this window's count plus the previous
+    window's, weighted by how much of it still overlaps the last `length` seconds. Its counters go
+    through shared state with the request's other reads (`SharedState.read_and_count`), so the limits
+    of a request cost no round trip of their own. Refused requests count too: a client that keeps
+    sending while refused stays refused."""
+
+    length: int  # seconds
+    key: str  # this window's counter
+    previous: str  # the last window's
+    overlap: float  # the share of the last window still inside the sliding one
+    retry_after: int  # seconds until this window ends
+
+    @classmethod
+    def of(cls, name: str, length: int, now: float) -> Window:
+        number, into = divmod(now, length)
+        base = f"rate:{name}:{length}:"
+        return cls(
+            length,
+            f"{base}{int(number)}",
+            f"{base}{int(number) - 1}",
+            1 - into / length,
+            max(1, math.ceil(length - into)),
         )
+
+    @property
+    def counter(self) -> tuple[str, int]:
+        return self.key, 2 * self.length  # kept while it is the previous window
+
+    def check(self, item: RateLimitItem, count: int, previous: str | None) -> None:
+        """Raise 429 when this request, counted as `count`, takes the sliding window over `item`."""
+        if int(previous or 0) * self.overlap + count > item.amount:
+            raise too_many(item, self.retry_after)
 
 
 @lru_cache(maxsize=64)

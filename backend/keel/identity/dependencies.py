@@ -7,6 +7,7 @@ reads no database: keys come from the process's key cache and revocation marks f
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -18,13 +19,13 @@ from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.keyring import get_key_ring
-from keel.core.org_policy import require_permitted_network
+from keel.core.org_policy import policy_from, policy_key, require_permitted_network
 from keel.core.principal import Principal
-from keel.core.ratelimit import get_rate_limiter, limit
+from keel.core.ratelimit import Window, limit
 from keel.core.uow import UnitOfWork
 from keel.identity.api_keys import SECRET_PREFIX, authenticate
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
-from keel.identity.revocation import is_revoked
+from keel.identity.revocation import revocation_keys, revoked_by
 from keel.identity.signing_keys import key_cache
 from keel.identity.tokens import InvalidAccessToken, validate_access_token
 
@@ -50,7 +51,10 @@ async def _token_claims(uow: UnitOfWork, token: str) -> dict[str, Any]:
     return validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
 
 
-async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token: str) -> Principal:
+async def _user_principal(
+    request: Request, uow: UnitOfWork, scheme: str, token: str
+) -> tuple[Principal, dict[str, Any]]:
+    """Who the token says is calling, and its claims (for the revocation marks read with the rest)."""
     try:
         claims = await _token_claims(uow, token)
     except InvalidAccessToken as exc:
@@ -83,12 +87,11 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
             raise _unauthorized("The DPoP proof is not valid.", "invalid_dpop_proof") from exc
         if proof.jkt != bound_to:
             raise _unauthorized("The DPoP proof is signed by another key.", "invalid_dpop_proof")
-    if await is_revoked(get_shared_state(), claims):
-        raise _unauthorized("The access token was revoked.")
     if claims.get("principal") == "api_key":  # client credentials: the key acts for the organisation
-        return Principal(org_id=UUID(claims["org_id"]), actor=f"api_key:{claims['sub']}", scope="api")
+        org_id = UUID(claims["org_id"])
+        return Principal(org_id=org_id, actor=f"api_key:{claims['sub']}", scope="api"), claims
     user_id = UUID(claims["sub"])
-    return Principal(
+    principal = Principal(
         org_id=UUID(claims["org_id"]),
         actor=f"user:{user_id}",
         user_id=user_id,
@@ -96,6 +99,7 @@ async def _user_principal(request: Request, uow: UnitOfWork, scheme: str, token:
         roles=tuple(claims.get("roles") or ()),
         scope=claims.get("scope", ""),
     )
+    return principal, claims
 
 
 async def authenticate_request(request: Request, uow: UnitOfWork) -> Principal:
@@ -105,13 +109,40 @@ async def authenticate_request(request: Request, uow: UnitOfWork) -> Principal:
     scheme, credentials = scheme.lower(), credentials.strip()
     if scheme not in ("bearer", "dpop") or not credentials:
         raise _unauthorized("Send an access token (`Authorization: Bearer …` or `DPoP …`) or an API key.")
+    claims: dict[str, Any] | None = None
     if scheme == "bearer" and credentials.startswith(SECRET_PREFIX):
         principal = await authenticate(uow, credentials)
         if principal is None:
             raise _unauthorized("The API key is not valid or was revoked.")
     else:
-        principal = await _user_principal(request, uow, scheme, credentials)
-    policy = await require_permitted_network(uow, principal.org_id, uow.client_ip)
+        principal, claims = await _user_principal(request, uow, scheme, credentials)
+    # What the request needs of shared state, in one round trip: the token's revocation marks, the
+    # organisation's policy, and the rate-limit counters of the organisation (under each window its
+    # plan may have) and of the user.
+    settings, now = get_settings(), time.time()
+    marks = revocation_keys(claims) if claims is not None else []
+    org_limits = {settings.rate_limit, *settings.plan_rate_limits.values()}
+    windows = [
+        Window.of(f"org:{principal.org_id}", length, now)
+        for length in sorted({limit(text).get_expiry() for text in org_limits})
+    ]
+    user_limit = limit(settings.rate_limit_user)
+    if principal.user_id is not None:
+        windows.append(Window.of(f"user:{principal.user_id}", user_limit.get_expiry(), now))
+    values, counts = await get_shared_state().read_and_count(
+        [*marks, policy_key(principal.org_id), *(w.previous for w in windows)], [w.counter for w in windows]
+    )
+    if claims is not None and revoked_by(claims, values[: len(marks)]):
+        raise _unauthorized("The access token was revoked.")
+    policy = await policy_from(uow, principal.org_id, values[len(marks)])
+    require_permitted_network(policy, uow.client_ip)
+    plan_limit = limit(settings.plan_rate_limits.get(policy.plan, settings.rate_limit))
+    previous = values[len(marks) + 1 :]
+    for window, count, before in zip(windows, counts, previous, strict=True):
+        if window.key.startswith("rate:user:"):
+            window.check(user_limit, count, before)
+        elif window.length == plan_limit.get_expiry():  # another plan's window is counted, not checked
+            window.check(plan_limit, count, before)
     if principal.user_id is None:
         grant = API_KEY
     else:
@@ -125,11 +156,4 @@ async def authenticate_request(request: Request, uow: UnitOfWork) -> Principal:
             actor=principal.actor,
             record_scope=grant.record_scope,
         )
-    settings = get_settings()
-    limiter = get_rate_limiter()
-    await limiter.hit(
-        f"org:{principal.org_id}", limit(settings.plan_rate_limits.get(policy.plan, settings.rate_limit))
-    )
-    if principal.user_id is not None:
-        await limiter.hit(f"user:{principal.user_id}", limit(settings.rate_limit_user))
     return principal

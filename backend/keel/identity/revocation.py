@@ -37,9 +37,18 @@ async def mark_revoked(state: SharedState, keys: list[str]) -> None:
         await state.put(key, now, MARK_SECONDS)
 
 
-async def is_revoked(state: SharedState, claims: Mapping[str, Any]) -> bool:
+def revocation_keys(claims: Mapping[str, Any]) -> list[str]:
+    """The marks that could refuse this token (read with the request's other shared state)."""
     keys = [subject_key(claims["sub"]), member_key(claims["org_id"], claims["sub"])]
     if sid := claims.get("sid"):
         keys.append(family_key(sid))
+    return keys
+
+
+def revoked_by(claims: Mapping[str, Any], marks: list[str | None]) -> bool:
     issued_at = int(claims["iat"])
-    return any(mark is not None and issued_at <= int(mark) for mark in await state.get_many(keys))
+    return any(mark is not None and issued_at <= int(mark) for mark in marks)
+
+
+async def is_revoked(state: SharedState, claims: Mapping[str, Any]) -> bool:
+    return revoked_by(claims, await state.get_many(revocation_keys(claims)))

@@ -21,6 +21,7 @@ from psycopg import errors
 
 import tests.access.record_types  # noqa: F401 - registers the owned record types
 from keel.access.permissions import ROLE_PERMISSIONS, ROLE_SCOPES
+from keel.core.cache import get_shared_state
 from keel.core.config import get_settings
 from keel.core.db import runtime_database
 from keel.core.keyring import get_key_ring
@@ -159,7 +160,9 @@ async def test_a_viewer_sees_exactly_what_their_scope_allows_on_every_path(
     world: tuple[list[list[bool]], list[tuple[int, int | None]], int],
 ) -> None:
     membership, drawn, looking = world
-    get_rate_limiter.cache_clear()  # each drawn world reads every path afresh, well past a minute's limit
+    # Each drawn world reads every path afresh, well past a minute's limits.
+    get_shared_state.cache_clear()
+    get_rate_limiter.cache_clear()
     ids = [user_id for user_id, _ in cast.people]
     admin.execute("DELETE FROM keel.team_members")
     teams: dict[str, set[UUID]] = {str(t): set() for t in cast.teams}
