@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keel.core.config import Settings, get_settings
 from keel.core.embedded import embedded_database_url
+from keel.core.statements import rows
 
 SET_CONTEXT = text(
     "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true), "
@@ -90,7 +91,8 @@ async def set_tenant_context(
     a user it is every record of the organisation, with one only that user's unless said otherwise.
     """
     scope = scope or ("own" if user_id else "all")
-    await session.execute(
+    await rows(  # every request sets it: on the driver's connection, without the ORM's execution path
+        session,
         SET_CONTEXT,
         {"org_id": str(org_id) if org_id else "", "user_id": str(user_id) if user_id else "", "scope": scope},
     )

@@ -35,8 +35,22 @@ def json_timestamp(column: SQLColumnExpression[Any]) -> ColumnElement[str]:
     return func.concat(as_json.op("#>>")(literal_column("'{}'")), literal_column("'Z'"))
 
 
+_built: dict[int, tuple[Document, ColumnElement[str]]] = {}
+
+
 def json_object(document: Document) -> ColumnElement[str]:
-    """The JSON object `document` describes, as text (a JSON-typed expression nests as JSON)."""
+    """The JSON object `document` describes, as text (a JSON-typed expression nests as JSON). Built
+    once per document: the documents are the domains' constants, and building one costs a list's time."""
+    built = _built.get(id(document))
+    if built is not None and built[0] is document:
+        return built[1]
+    expression = _json_object(document)
+    if len(_built) < 1_000:  # constants only; a document made per call is built per call
+        _built[id(document)] = (document, expression)
+    return expression
+
+
+def _json_object(document: Document) -> ColumnElement[str]:
     pairs: list[SQLColumnExpression[Any]] = []
     for name, expression in document.items():
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):  # written into the statement: code's names only
