@@ -13,7 +13,6 @@ of its records, by the seed's numbering). Needs `bench/crm.py` to have run once 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import json
 import os
@@ -217,4 +216,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop  # the event loop `keel serve` runs on (uvicorn picks it when installed)
+
+    uvloop.run(main())
