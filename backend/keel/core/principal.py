@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
 
-from keel.core.uow import UnitOfWork, UoW
+from keel.core.uow import UnitOfWork, get_unit_of_work
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,14 @@ def install_authenticator(app: FastAPI, authenticate: Authenticator) -> None:
     app.state.authenticate = authenticate
 
 
-async def current_principal(request: Request, uow: UoW) -> Principal:
-    authenticate: Authenticator = request.app.state.authenticate
-    return await authenticate(request, uow)
+async def current_principal(request: Request) -> Principal:
+    """The request's caller, authenticated once however many dependencies ask."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is None:
+        authenticate: Authenticator = request.app.state.authenticate
+        known = await authenticate(request, await get_unit_of_work(request))
+        request.state.principal = known
+    return known
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
