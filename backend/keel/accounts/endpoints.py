@@ -22,6 +22,7 @@ from keel.audit.exports import audited_export
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
+from keel.core.json_reads import JsonBody
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
 from keel.core.pagination import Page, PageQuery, Sort
 from keel.core.principal import Principal
@@ -114,13 +115,11 @@ async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW, respo
 
 
 @router.get("/{account_id}/summary", response_model=AccountSummary)
-async def get_account_summary(
-    account_id: UUID, principal: AccountsRead, uow: UoW, response: Response
-) -> AccountSummary:
+async def get_account_summary(account_id: UUID, principal: AccountsRead, uow: UoW) -> JsonBody:
     """Open deals and their value, the last activity and open tickets: what the caller sees of them.
     Cached; never older than the last committed change (`Cache-Status` says whether it was a hit)."""
     summary, hit = await account_summary(uow, principal, account_id)
-    response.headers["Cache-Status"] = "keel; hit" if hit else "keel; fwd=miss; stored"
+    summary.headers["Cache-Status"] = "keel; hit" if hit else "keel; fwd=miss; stored"
     return summary
 
 

@@ -21,6 +21,7 @@ from keel.accounts import repository
 from keel.accounts.service import get_account
 from keel.core.cache import generation, get_shared_state, new_generation
 from keel.core.changes import on_change
+from keel.core.json_reads import JsonBody
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 
@@ -83,16 +84,17 @@ async def _compute(uow: UnitOfWork, account_id: UUID) -> AccountSummary:
 
 
 def _viewer(principal: Principal) -> str:
-    # Whole-organisation viewers share one entry; others see their own slice of the account.
+    # Whole-organisation viewers share one entry; others see their own slice of the account. Entries
+    # are stored as the caller may see them, with or without the amounts.
+    amounts = "amounts" if Permission.DEAL_AMOUNTS_READ in principal.permissions else "no-amounts"
     if principal.record_scope == "all":
-        return "all"
-    return f"{principal.record_scope}:{principal.user_id}"
+        return f"all:{amounts}"
+    return f"{principal.record_scope}:{principal.user_id}:{amounts}"
 
 
-async def account_summary(
-    uow: UnitOfWork, principal: Principal, account_id: UUID
-) -> tuple[AccountSummary, bool]:
-    """The summary as the caller may see it, and whether it came from the cache."""
+async def account_summary(uow: UnitOfWork, principal: Principal, account_id: UUID) -> tuple[JsonBody, bool]:
+    """The summary as the caller may see it, as the JSON the API sends, and whether it came from the
+    cache (whose entry is those bytes: a hit passes them through)."""
     state = get_shared_state()
     key = None
     try:
@@ -103,14 +105,14 @@ async def account_summary(
         log.warning("summary_cache_unavailable")
         cached = None
     if cached is not None:
-        summary, hit = AccountSummary.model_validate_json(cached), True
-    else:
-        summary, hit = await _compute(uow, account_id), False
-        if key is not None:
-            try:
-                await state.put(key, summary.model_dump_json(), ENTRY_TTL_SECONDS)
-            except (RedisError, OSError):
-                log.warning("summary_cache_unavailable")
+        return JsonBody(cached), True
+    summary = await _compute(uow, account_id)
     if Permission.DEAL_AMOUNTS_READ not in principal.permissions:
         summary = summary.model_copy(update={"open_deal_value": None})
-    return summary, hit
+    shown = summary.model_dump_json()
+    if key is not None:
+        try:
+            await state.put(key, shown, ENTRY_TTL_SECONDS)
+        except (RedisError, OSError):
+            log.warning("summary_cache_unavailable")
+    return JsonBody(shown), False
