@@ -8,11 +8,13 @@ reads no database: keys come from the process's key cache and revocation marks f
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from fastapi import Request
+from joserfc.jwk import KeySet
 
 from keel.access.roles import API_KEY, grant_for, role_table
 from keel.core.cache import get_shared_state
@@ -27,7 +29,7 @@ from keel.identity.api_keys import SECRET_PREFIX, authenticate
 from keel.identity.dpop import InvalidProof, SharedStateReplayGuard, check_proof, server_nonces
 from keel.identity.revocation import revocation_keys, revoked_by
 from keel.identity.signing_keys import key_cache
-from keel.identity.tokens import InvalidAccessToken, validate_access_token
+from keel.identity.tokens import CLOCK_SKEW_SECONDS, InvalidAccessToken, validate_access_token
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="keel", DPoP algs="ES256 EdDSA"'}
 
@@ -39,16 +41,43 @@ def _unauthorized(detail: str, error: str | None = None) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-async def _token_claims(uow: UnitOfWork, token: str) -> dict[str, Any]:
+# Tokens already verified by this process, with the key set that verified them: a client sends the same
+# token for its ten minutes, and checking the signature again each time cost a fifth of a request. An
+# entry counts only while the key set is the same object (reloaded each minute, and when a key changes)
+# and the token has not expired; revocation is read per request all the same.
+_VERIFIED_ENTRIES = 20_000
+_verified: OrderedDict[str, tuple[KeySet, dict[str, Any]]] = OrderedDict()
+
+
+def _already_verified(token: str, keys: KeySet) -> dict[str, Any] | None:
+    entry = _verified.get(token)
+    if entry is None or entry[0] is not keys:
+        return None
+    if entry[1]["exp"] + CLOCK_SKEW_SECONDS < time.time():
+        _verified.pop(token, None)
+        return None
+    return entry[1]
+
+
+def _verify(token: str, keys: KeySet) -> dict[str, Any]:
     settings = get_settings()
+    claims = validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
+    _verified[token] = (keys, claims)
+    if len(_verified) > _VERIFIED_ENTRIES:
+        _verified.popitem(last=False)
+    return claims
+
+
+async def _token_claims(uow: UnitOfWork, token: str) -> dict[str, Any]:
     keys = key_cache.cached_verification_keys() or await key_cache.load_verification_keys(uow.session)
+    if (claims := _already_verified(token, keys)) is not None:
+        return claims
     try:
-        return validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
+        return _verify(token, keys)
     except InvalidAccessToken as exc:
         if str(exc) != "unknown kid" or not key_cache.may_reload_for_unknown_kid():
             raise
-    keys = await key_cache.load_verification_keys(uow.session)
-    return validate_access_token(token, keys=keys, issuer=settings.issuer, audience=settings.api_audience)
+    return _verify(token, await key_cache.load_verification_keys(uow.session))
 
 
 async def _user_principal(
