@@ -57,14 +57,18 @@ def _snapshot(contact: Contact, links: list[ContactAccount]) -> dict[str, Any]:
 
 
 async def _link_accounts(
-    uow: UnitOfWork, contact: Contact, account_ids: list[UUID], primary: UUID | None
+    uow: UnitOfWork, contact: Contact, account_ids: list[UUID], primary: UUID | None, *, new: bool = False
 ) -> list[ContactAccount]:
-    """Replace the contact's accounts. Each must be an account the caller can see."""
+    """Replace the contact's accounts (a `new` contact has none yet). Each must be an account the caller
+    can see."""
     wanted = set(account_ids)
     visible = await visible_accounts(uow.session, wanted) if wanted else set()
     if missing := wanted - visible:
         raise Problem(422, f"No such account: {', '.join(sorted(str(m) for m in missing))}.")
-    await repository.unlink_all_accounts(uow.session, contact.id)
+    if not new:
+        await repository.unlink_all_accounts(uow.session, contact.id)
+    if not wanted:
+        return []
     links = [
         ContactAccount(org_id=uow.tenant, contact_id=contact.id, account_id=a, is_primary=a == primary)
         for a in sorted(wanted)
@@ -95,7 +99,7 @@ async def create_contact(uow: UnitOfWork, principal: Principal, body: ContactCre
     )
     uow.session.add(contact)
     await uow.session.flush()
-    links = await _link_accounts(uow, contact, body.account_ids or [], body.primary_account_id)
+    links = await _link_accounts(uow, contact, body.account_ids or [], body.primary_account_id, new=True)
     await record_event(
         uow, "contact.created", entity_type="contact", entity_id=contact.id, after=_snapshot(contact, links)
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy import delete, text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from keel.core.config import get_settings
@@ -68,18 +68,21 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
     ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
     session = uow.session
 
-    # Rows older than the window are expired: forget them so the key can be used afresh.
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.org_id == org_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < datetime.now(UTC) - ttl,
-        )
-    )
+    # Claim the key; a row older than the window is expired, and is claimed afresh in the same statement.
     claimed = await session.scalar(
         insert(IdempotencyKey)
         .values(org_id=org_id, key=key, fingerprint=fingerprint)
-        .on_conflict_do_nothing()
+        .on_conflict_do_update(
+            index_elements=[IdempotencyKey.org_id, IdempotencyKey.key],
+            set_={
+                "fingerprint": fingerprint,
+                "status_code": None,
+                "response_body": None,
+                "response_headers": None,
+                "created_at": func.now(),
+            },
+            where=IdempotencyKey.created_at < datetime.now(UTC) - ttl,
+        )
         .returning(IdempotencyKey.key)
     )
     if claimed is None:
