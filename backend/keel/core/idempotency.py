@@ -21,6 +21,7 @@ from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.openapi import HeaderDeclaration, declare_header
 from keel.core.principal import CurrentPrincipal
+from keel.core.statements import rows
 from keel.core.uow import ReplayResponse, UnitOfWork, UoW
 from keel.models import IdempotencyKey
 
@@ -69,7 +70,9 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
     session = uow.session
 
     # Claim the key; a row older than the window is expired, and is claimed afresh in the same statement.
-    claimed = await session.scalar(
+    # On the driver's connection (keel.core.statements): every creating request makes both statements.
+    claimed = await rows(
+        session,
         insert(IdempotencyKey)
         .values(org_id=org_id, key=key, fingerprint=fingerprint)
         .on_conflict_do_update(
@@ -83,9 +86,9 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
             },
             where=IdempotencyKey.created_at < datetime.now(UTC) - ttl,
         )
-        .returning(IdempotencyKey.key)
+        .returning(IdempotencyKey.key),
     )
-    if claimed is None:
+    if not claimed:
         stored = await session.get(IdempotencyKey, (org_id, key), populate_existing=True)
         if stored is None or stored.status_code is None:
             # Unreachable while the key row and the work commit together; refuse rather than run twice.
@@ -104,14 +107,15 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
 
     async def store(response: Response) -> None:
         kept = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-        await session.execute(
+        await rows(
+            session,
             update(IdempotencyKey)
             .where(IdempotencyKey.org_id == org_id, IdempotencyKey.key == key)
             .values(
                 status_code=response.status_code,
                 response_body=uow.replay_body if uow.replay_body is not None else bytes(response.body),
                 response_headers=json.loads(json.dumps(kept)),
-            )
+            ),
         )
 
     uow.before_commit(store)

@@ -90,7 +90,8 @@ async def driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
 async def rows(
     session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Every row `statement` returns, run on the transaction's psycopg connection. What the ORM holds
+    """Every row `statement` returns (none for a write without RETURNING), run on the transaction's
+    psycopg connection. What the ORM holds
     unwritten is flushed first, so the read sees the transaction's own changes."""
     pending = session.sync_session
     if pending.new or pending.dirty or pending.deleted:
@@ -100,6 +101,6 @@ async def rows(
     try:
         async with connection.cursor() as cursor:
             await cursor.execute(sql, values)
-            return await cursor.fetchall()
+            return await cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as exc:  # as SQLAlchemy raises it, for the handlers that turn it into a 4xx
         raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc

@@ -64,3 +64,11 @@ async def test_rows_run_in_the_unit_of_works_transaction_and_tenant(org_a: Org, 
         await session.rollback()
     async with runtime_database().sessions() as session:
         assert await rows(session, text("SELECT current_setting('app.org_id', true)")) in ([("",)], [(None,)])
+
+
+async def test_a_write_without_returning_gives_no_rows(org_a: Org) -> None:
+    async with runtime_database().sessions() as session:
+        await session.execute(text("CREATE TEMPORARY TABLE noted (id int) ON COMMIT DROP"))
+        assert await rows(session, text("INSERT INTO noted VALUES (1)")) == []
+        assert await rows(session, text("SELECT id FROM noted")) == [(1,)]
+        await session.rollback()
