@@ -24,7 +24,7 @@ from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
 from keel.core.json_reads import JsonBody
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -65,11 +65,10 @@ async def list_accounts(
     page: PageQuery,
     where: Annotated[AccountFilter, Depends(account_filter)],
     sort: Annotated[Sort, Depends(service.SORTS)],
-) -> Page[AccountOut]:
+) -> JsonPage:
     """The accounts the caller may see (their role's record scope), filtered, newest first unless
     sorted otherwise; custom fields filter as `cf.<key>=<value>`."""
-    rows, next_cursor = await service.list_accounts(uow, page, where, sort)
-    return Page(items=[AccountOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return await service.list_accounts(uow, page, where, sort)
 
 
 EXPORT_COLUMNS = [
@@ -108,10 +107,10 @@ async def export_accounts(
 
 
 @router.get("/{account_id}", response_model=AccountOut, responses=sends_etag())
-async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW, response: Response) -> AccountOut:
-    account = await service.get_account(uow, account_id)
-    response.headers["ETag"] = etag(account.version)
-    return AccountOut.model_validate(account)
+async def get_account(account_id: UUID, principal: AccountsRead, uow: UoW) -> JsonBody:
+    account, version = await service.read_account(uow, account_id)
+    account.headers["ETag"] = etag(version)
+    return account
 
 
 @router.get("/{account_id}/summary", response_model=AccountSummary)

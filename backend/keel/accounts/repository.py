@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, Select, String, delete, func, or_, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.accounts.schemas import AccountFilter
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.models import Account, Activity, ContactAccount, Deal, Stage, Ticket
 
 SORTS = sort_query(
@@ -60,10 +61,38 @@ def accounts_matching(where: AccountFilter, custom: Sequence[ColumnElement[bool]
     return query.where(*custom)
 
 
+# The API's AccountOut, written by PostgreSQL.
+ACCOUNT_DOCUMENT: Document = {
+    "id": Account.id,
+    "name": Account.name,
+    "domain": Account.domain,
+    "industry": Account.industry,
+    "size": Account.size,
+    "country": Account.country,
+    "lifecycle_stage": Account.lifecycle_stage,
+    "owner_id": Account.owner_id,
+    "assignee_id": Account.assignee_id,
+    "tags": Account.tags,
+    "custom": Account.custom,
+    "external_id": Account.external_id,
+    "assignment_rule_id": Account.assignment_rule_id,
+    "version": Account.version,
+    "created_at": json_timestamp(Account.created_at),
+    "updated_at": json_timestamp(Account.updated_at),
+}
+
+
 async def page_of_accounts(
     session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Account], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends."""
+    return await json_keyset_page(session, query, ACCOUNT_DOCUMENT, sort=sort, params=params)
+
+
+async def account_json(session: AsyncSession, account_id: UUID) -> tuple[JsonBody, int] | None:
+    """One account as the JSON the API sends, and its version."""
+    found = select(Account.id).where(Account.id == account_id)
+    return await json_record(session, found, ACCOUNT_DOCUMENT, Account.version)
 
 
 async def open_deals_by_currency(session: AsyncSession, account_id: UUID) -> list[tuple[str, int, int]]:

@@ -4,7 +4,6 @@ the clear answer first."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +17,8 @@ from keel.assignment.service import choose_owner
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
@@ -142,7 +142,13 @@ async def filtered_accounts(uow: UnitOfWork, where: AccountFilter) -> Select[Any
     return repository.accounts_matching(where, custom)
 
 
-async def list_accounts(
-    uow: UnitOfWork, params: PageParams, where: AccountFilter, sort: Sort
-) -> tuple[Sequence[Account], str | None]:
+async def list_accounts(uow: UnitOfWork, params: PageParams, where: AccountFilter, sort: Sort) -> JsonPage:
     return await repository.page_of_accounts(uow.session, await filtered_accounts(uow, where), sort, params)
+
+
+async def read_account(uow: UnitOfWork, account_id: UUID) -> tuple[JsonBody, int]:
+    """The account as the JSON the API sends, and its version; 404 as `get_account`."""
+    found = await repository.account_json(uow.session, account_id)
+    if found is None:
+        raise Problem(404, "No such account.")
+    return found

@@ -4,12 +4,17 @@ nothing written; every change audited."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
+from keel.accounts.repository import account_by_id
+from keel.accounts.schemas import AccountOut
+from keel.core.uow import UnitOfWork
 from tests.conftest import Org
 from tests.identity.conftest import MakeUser, Person, authorization_server, bearer, make_user, tokens_for
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 ACCOUNTS = "/api/v1/accounts"
@@ -173,3 +178,48 @@ async def test_a_member_with_accounts_is_not_removed_until_they_are_handed_over(
         headers={**org_a.headers, "If-Match": '"1"'},
     )
     assert (await client.delete(f"/api/v1/members/{rep.id}", headers=org_a.headers)).status_code == 204
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    shapes: list[dict[str, Any]] = [
+        {"name": "Bare", "owner_id": str(rep.id)},  # every optional field unset
+        {
+            "name": "Acme GmbH",
+            "domain": "acme.de",
+            "industry": "Machinery",
+            "size": "51-200",
+            "country": "DE",
+            "lifecycle_stage": "customer",
+            "owner_id": str(rep.id),
+            "assignee_id": str(rep.id),
+            "tags": ["vip", "dach"],
+            "external_id": "SF-1",
+        },
+        {"name": "Globex", "owner_id": str(rep.id), "tags": ["partner"]},
+    ]
+    for body in shapes:
+        made = await create(client, org_a.headers, **body)
+        assert made.status_code == 201, made.text
+    listed = (await client.get(ACCOUNTS, params={"limit": 2}, headers=org_a.headers)).json()
+    rest = await client.get(
+        ACCOUNTS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=org_a.headers
+    )
+    assert rest.json()["next_cursor"] is None
+    items = listed["items"] + rest.json()["items"]
+    assert len(items) == 3
+    records = []
+    for item in items:
+        one = await client.get(f"{ACCOUNTS}/{item['id']}", headers=org_a.headers)
+        assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+        assert one.json() == item
+        records.append(one.json())
+
+    async def model_of(uow: UnitOfWork, account_id: UUID) -> AccountOut:
+        account = await account_by_id(uow.session, account_id)
+        assert account is not None
+        return AccountOut.model_validate(account)
+
+    await assert_sent_as_the_model(org_a.id, items + records, model_of)
