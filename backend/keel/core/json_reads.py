@@ -31,8 +31,10 @@ def json_timestamp(column: SQLColumnExpression[Any]) -> ColumnElement[str]:
     """A timestamp as the API writes it everywhere: RFC 3339 in UTC with a `Z`."""
     # PostgreSQL's JSON of a UTC timestamp without zone ("2026-12-03T07:56:34.5"), with a Z. Constants
     # are written into the statement, not bound, so a page's statement keeps no parameters.
+    # `||`, not concat(): a NULL timestamp stays NULL (JSON null).
     as_json = func.to_json(func.timezone(literal_column("'UTC'"), column))
-    return func.concat(as_json.op("#>>")(literal_column("'{}'")), literal_column("'Z'"))
+    as_text: ColumnElement[str] = as_json.op("#>>")(literal_column("'{}'"))
+    return as_text.op("||", return_type=Text)(literal_column("'Z'"))
 
 
 _built: dict[int, tuple[Document, ColumnElement[str]]] = {}

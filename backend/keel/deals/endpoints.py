@@ -13,8 +13,9 @@ from keel.audit.exports import audited_export
 from keel.core.errors import Problem, problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
+from keel.core.json_reads import JsonBody
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, answers, page_example
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -72,12 +73,11 @@ async def list_deals(
     page: PageQuery,
     where: Annotated[DealFilter, Depends(deal_filter)],
     sort: Annotated[Sort, Depends(service.SORTS)],
-) -> Page[DealOut]:
+) -> JsonPage:
     """The deals the caller may see (their role's record scope), filtered, newest first unless sorted
     otherwise (by close date, a deal without one counts as the latest); custom fields filter as
     `cf.<key>=<value>`."""
-    items, next_cursor = await service.list_deals(uow, principal, page, where, sort)
-    return Page(items=items, next_cursor=next_cursor)
+    return await service.list_deals(uow, principal, page, where, sort)
 
 
 @router.get(
@@ -111,9 +111,9 @@ async def export_deals(
 
 
 @router.get("/{deal_id}", response_model=DealOut, responses=sends_etag())
-async def get_deal(deal_id: UUID, principal: DealsRead, uow: UoW, response: Response) -> DealOut:
-    deal = await service.get_deal(uow, principal, deal_id)
-    response.headers["ETag"] = etag(deal.version)
+async def get_deal(deal_id: UUID, principal: DealsRead, uow: UoW) -> JsonBody:
+    deal, version = await service.read_deal(uow, principal, deal_id)
+    deal.headers["ETag"] = etag(version)
     return deal
 
 

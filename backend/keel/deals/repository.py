@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, String, func, select
+from sqlalchemy import ColumnElement, Select, String, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.deals.schemas import DealFilter
 from keel.models import Deal, DealStageChange, Organization, Pipeline, Stage
 
@@ -93,7 +94,49 @@ def deals_matching(where: DealFilter, custom: Sequence[ColumnElement[bool]] = ()
     return query.where(*custom)
 
 
+# The API's DealOut, written by PostgreSQL, the status from the deal's stage in the same statement.
+_STATUS = select(Stage.outcome).where(Stage.id == Deal.stage_id).scalar_subquery()
+DEAL_DOCUMENT: Document = {
+    "id": Deal.id,
+    "name": Deal.name,
+    "account_id": Deal.account_id,
+    "primary_contact_id": Deal.primary_contact_id,
+    "pipeline_id": Deal.pipeline_id,
+    "stage_id": Deal.stage_id,
+    "status": _STATUS,
+    "amount_minor": Deal.amount_minor,
+    "currency": Deal.currency,
+    "expected_close_date": Deal.expected_close_date,
+    "source": Deal.source,
+    "lost_reason": Deal.lost_reason,
+    "owner_id": Deal.owner_id,
+    "assignee_id": Deal.assignee_id,
+    "tags": Deal.tags,
+    "custom": Deal.custom,
+    "external_id": Deal.external_id,
+    "assignment_rule_id": Deal.assignment_rule_id,
+    "version": Deal.version,
+    "created_at": json_timestamp(Deal.created_at),
+    "updated_at": json_timestamp(Deal.updated_at),
+    "stage_entered_at": json_timestamp(Deal.stage_entered_at),
+    "closed_at": json_timestamp(Deal.closed_at),
+}
+# For a caller without `deal_amounts:read` (ADR 0012): the same, the amount and currency null.
+DEAL_DOCUMENT_WITHOUT_AMOUNTS: Document = {**DEAL_DOCUMENT, "amount_minor": null(), "currency": null()}
+
+
+def deal_document(amounts: bool) -> Document:
+    return DEAL_DOCUMENT if amounts else DEAL_DOCUMENT_WITHOUT_AMOUNTS
+
+
 async def page_of_deals(
-    session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Deal], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+    session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams, *, amounts: bool
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends (with the amounts or without)."""
+    return await json_keyset_page(session, query, deal_document(amounts), sort=sort, params=params)
+
+
+async def deal_json(session: AsyncSession, deal_id: UUID, *, amounts: bool) -> tuple[JsonBody, int] | None:
+    """One deal as the JSON the API sends, and its version."""
+    found = select(Deal.id).where(Deal.id == deal_id)
+    return await json_record(session, found, deal_document(amounts), Deal.version)

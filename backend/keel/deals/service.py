@@ -4,7 +4,7 @@ conversion and velocity reports; winning a deal makes its account a customer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,8 @@ from keel.contacts.repository import is_contact_of_account
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.customfields.service import checked_values, custom_filter
@@ -153,10 +154,16 @@ async def _deal(uow: UnitOfWork, deal_id: UUID, *, for_update: bool = False) -> 
     return deal
 
 
-async def get_deal(uow: UnitOfWork, principal: Principal, deal_id: UUID) -> DealOut:
-    deal = await _deal(uow, deal_id)
-    outcomes = await repository.outcomes_of_stages(uow.session, {deal.stage_id})
-    return deal_out(deal, outcomes[deal.stage_id], principal)
+def _sees_amounts(principal: Principal) -> bool:
+    return Permission.DEAL_AMOUNTS_READ in principal.permissions
+
+
+async def read_deal(uow: UnitOfWork, principal: Principal, deal_id: UUID) -> tuple[JsonBody, int]:
+    """What `get_deal` shows, as the JSON the API sends, and the deal's version."""
+    found = await repository.deal_json(uow.session, deal_id, amounts=_sees_amounts(principal))
+    if found is None:
+        raise Problem(404, "No such deal.")
+    return found
 
 
 async def update_deal(
@@ -251,9 +258,6 @@ def export_row(principal: Principal) -> Callable[[Deal], dict[str, Any]]:
 
 async def list_deals(
     uow: UnitOfWork, principal: Principal, params: PageParams, where: DealFilter, sort: Sort
-) -> tuple[list[DealOut], str | None]:
-    rows: Sequence[Deal]
+) -> JsonPage:
     query = await filtered_deals(uow, where)
-    rows, next_cursor = await repository.page_of_deals(uow.session, query, sort, params)
-    outcomes = await repository.outcomes_of_stages(uow.session, {d.stage_id for d in rows}) if rows else {}
-    return [deal_out(d, outcomes[d.stage_id], principal) for d in rows], next_cursor
+    return await repository.page_of_deals(uow.session, query, sort, params, amounts=_sees_amounts(principal))

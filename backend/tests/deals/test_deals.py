@@ -4,13 +4,21 @@ lost deals say why; winning makes the account a customer; amounts only for those
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
+from keel.access.permissions import Permission
+from keel.core.principal import Principal
+from keel.core.uow import UnitOfWork
+from keel.deals.repository import deal_by_id, outcomes_of_stages
+from keel.deals.schemas import DealOut
+from keel.deals.service import deal_out
 from tests.conftest import Org
 from tests.identity.conftest import MakeUser, authorization_server, bearer, make_user, tokens_for
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 DEALS = "/api/v1/deals"
@@ -435,3 +443,64 @@ async def test_exports_are_formula_safe_scoped_and_hide_amounts_from_support(
         "/api/v1/audit-events", params={"action": "crm_export.deals"}, headers=org_a.headers
     )
     assert len(trail.json()["items"]) == 2
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep, support = await make_user(org_a), await make_user(org_a, "support")
+    stage = await stages(client, org_a)
+    account = await made(client, org_a.headers, "/api/v1/accounts", name="Acme", owner_id=str(rep.id))
+    contact = await made(
+        client, org_a.headers, "/api/v1/contacts", last_name="Lovelace", owner_id=str(rep.id),
+        account_ids=[account["id"]], primary_account_id=account["id"],
+    )  # fmt: skip
+    await made(client, org_a.headers, DEALS, name="Bare", account_id=account["id"], owner_id=str(rep.id))
+    full = await made(
+        client,
+        org_a.headers,
+        DEALS,
+        name="Full",
+        account_id=account["id"],
+        primary_contact_id=contact["id"],
+        amount_minor=9_000_000_000,  # beyond 32 bits
+        currency="USD",
+        expected_close_date="2027-03-31",
+        source="referral",
+        owner_id=str(rep.id),
+        assignee_id=str(rep.id),
+        tags=["vip"],
+        external_id="SF-9",
+    )
+    lost = await move(client, org_a.headers, full, stage_id=stage["Lost"], lost_reason="Chose a rival")
+    assert lost.status_code == 200, lost.text  # closed: closed_at set, status from its stage
+    await made(client, org_a.headers, DEALS, name="Third", account_id=account["id"], owner_id=str(rep.id))
+
+    for headers, amounts in ((org_a.headers, True), (await token_of(client, support), False)):
+        listed = (await client.get(DEALS, params={"limit": 2}, headers=headers)).json()
+        rest = await client.get(DEALS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=headers)
+        assert rest.json()["next_cursor"] is None
+        items = listed["items"] + rest.json()["items"]
+        assert len(items) == 3
+        assert {i["status"] for i in items} == {"open", "lost"}
+        records = []
+        for item in items:
+            one = await client.get(f"{DEALS}/{item['id']}", headers=headers)
+            assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+            assert one.json() == item
+            records.append(one.json())
+        if not amounts:
+            assert all(i["amount_minor"] is None and i["currency"] is None for i in items)
+        viewer = Principal(
+            org_id=org_a.id,
+            actor="test",
+            permissions=frozenset({Permission.DEAL_AMOUNTS_READ} if amounts else ()),
+        )
+
+        async def model_of(uow: UnitOfWork, deal_id: UUID, viewer: Principal = viewer) -> DealOut:
+            deal = await deal_by_id(uow.session, deal_id)
+            assert deal is not None
+            outcomes = await outcomes_of_stages(uow.session, {deal.stage_id})
+            return deal_out(deal, outcomes[deal.stage_id], viewer)
+
+        await assert_sent_as_the_model(org_a.id, items + records, model_of)
