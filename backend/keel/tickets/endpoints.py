@@ -10,7 +10,8 @@ from keel.access.permissions import Permission
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.tickets import service
@@ -42,20 +43,19 @@ async def list_tickets(
     priority: Priority | None = None,
     assignee_id: UUID | None = None,
     account_id: UUID | None = None,
-) -> Page[TicketOut]:
+) -> JsonPage:
     """The tickets the caller may see (their scope, and those of accounts they see), newest first
     unless sorted otherwise."""
-    rows, next_cursor = await service.list_tickets(
+    return await service.list_tickets(
         uow, page, sort, status=status, priority=priority, assignee_id=assignee_id, account_id=account_id
     )
-    return Page(items=[TicketOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, responses=sends_etag())
-async def get_ticket(ticket_id: UUID, principal: TicketsRead, uow: UoW, response: Response) -> TicketOut:
-    ticket = await service.get_ticket(uow, ticket_id)
-    response.headers["ETag"] = etag(ticket.version)
-    return TicketOut.model_validate(ticket)
+async def get_ticket(ticket_id: UUID, principal: TicketsRead, uow: UoW) -> JsonBody:
+    ticket, version = await service.read_ticket(uow, ticket_id)
+    ticket.headers["ETag"] = etag(version)
+    return ticket
 
 
 @router.patch(

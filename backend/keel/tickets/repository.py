@@ -3,14 +3,14 @@ every row to the organisation and to the tickets the caller may see."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.models import Ticket
 from keel.tickets.schemas import Priority, TicketStatus
 
@@ -40,7 +40,35 @@ def tickets_matching(
     return query
 
 
+# The API's TicketOut, written by PostgreSQL.
+TICKET_DOCUMENT: Document = {
+    "id": Ticket.id,
+    "subject": Ticket.subject,
+    "description": Ticket.description,
+    "account_id": Ticket.account_id,
+    "contact_id": Ticket.contact_id,
+    "status": Ticket.status,
+    "priority": Ticket.priority,
+    "owner_id": Ticket.owner_id,
+    "assignee_id": Ticket.assignee_id,
+    "tags": Ticket.tags,
+    "first_response_at": json_timestamp(Ticket.first_response_at),
+    "resolved_at": json_timestamp(Ticket.resolved_at),
+    "closed_at": json_timestamp(Ticket.closed_at),
+    "version": Ticket.version,
+    "created_at": json_timestamp(Ticket.created_at),
+    "updated_at": json_timestamp(Ticket.updated_at),
+}
+
+
 async def page_of_tickets(
     session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Ticket], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends."""
+    return await json_keyset_page(session, query, TICKET_DOCUMENT, sort=sort, params=params)
+
+
+async def ticket_json(session: AsyncSession, ticket_id: UUID) -> tuple[JsonBody, int] | None:
+    """One ticket as the JSON the API sends, and its version."""
+    found = select(Ticket.id).where(Ticket.id == ticket_id)
+    return await json_record(session, found, TICKET_DOCUMENT, Ticket.version)

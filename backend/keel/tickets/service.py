@@ -4,7 +4,6 @@ support reports."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -16,7 +15,8 @@ from keel.contacts.repository import contact_visible, is_contact_of_account
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.models import Ticket
@@ -166,6 +166,14 @@ async def list_tickets(
     priority: Priority | None = None,
     assignee_id: UUID | None = None,
     account_id: UUID | None = None,
-) -> tuple[Sequence[Ticket], str | None]:
+) -> JsonPage:
     query = repository.tickets_matching(status, priority, assignee_id, account_id)
     return await repository.page_of_tickets(uow.session, query, sort, params)
+
+
+async def read_ticket(uow: UnitOfWork, ticket_id: UUID) -> tuple[JsonBody, int]:
+    """The ticket as the JSON the API sends, and its version; 404 as `get_ticket`."""
+    found = await repository.ticket_json(uow.session, ticket_id)
+    if found is None:
+        raise Problem(404, "No such ticket.")
+    return found

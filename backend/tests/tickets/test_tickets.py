@@ -4,14 +4,19 @@ the support reports; readable by whoever sees the account; closed is final."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
+from keel.core.uow import UnitOfWork
+from keel.tickets.repository import ticket_by_id
+from keel.tickets.schemas import TicketOut
 from tests.conftest import Org
 from tests.deals.test_deals import made, post, token_of
 from tests.identity.conftest import MakeUser, authorization_server, make_user
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 TICKETS = "/api/v1/tickets"
@@ -179,3 +184,37 @@ async def test_a_contact_of_another_account_or_organisation_is_refused(
     their_ticket = await made(client, org_b.headers, TICKETS, subject="B", owner_id=str(stranger.id))
     assert (await client.get(f"{TICKETS}/{their_ticket['id']}", headers=org_a.headers)).status_code == 404
     assert (await client.delete(f"{TICKETS}/{their_ticket['id']}", headers=org_a.headers)).status_code == 404
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    agent = await make_user(org_a, "support")
+    token = await token_of(client, agent)
+    account = await made(client, org_a.headers, "/api/v1/accounts", name="Acme", owner_id=str(agent.id))
+    await made(client, token, TICKETS, subject="Bare", description="")  # no account, contact or times
+    solved = await made(
+        client, token, TICKETS, subject="Solved", description="It <b>works</b> now", account_id=account["id"],
+        priority="urgent", assignee_id=str(agent.id), tags=["billing"],
+    )  # fmt: skip
+    await change(client, token, solved, status="pending")
+    assert (await change(client, token, solved, status="solved")).status_code == 200  # two times set
+    await made(client, token, TICKETS, subject="Third", description="x", account_id=account["id"])
+    listed = (await client.get(TICKETS, params={"limit": 2}, headers=token)).json()
+    rest = await client.get(TICKETS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=token)
+    assert rest.json()["next_cursor"] is None
+    items = listed["items"] + rest.json()["items"]
+    assert len(items) == 3 and {i["status"] for i in items} == {"open", "solved"}
+    records = []
+    for item in items:
+        one = await client.get(f"{TICKETS}/{item['id']}", headers=token)
+        assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+        assert one.json() == item
+        records.append(one.json())
+
+    async def model_of(uow: UnitOfWork, ticket_id: UUID) -> TicketOut:
+        ticket = await ticket_by_id(uow.session, ticket_id)
+        assert ticket is not None
+        return TicketOut.model_validate(ticket)
+
+    await assert_sent_as_the_model(org_a.id, items + records, model_of)
