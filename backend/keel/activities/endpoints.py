@@ -12,7 +12,8 @@ from keel.activities import flows, service
 from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityOut, ActivityPatch, Kind
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 
@@ -62,20 +63,17 @@ async def list_activities(
     page: PageQuery,
     where: Annotated[ActivityFilter, Depends(activity_filter)],
     sort: Annotated[Sort, Depends(service.SORTS)],
-) -> Page[ActivityOut]:
+) -> JsonPage:
     """The activities the caller may see (their own and those on records they see), newest first
     unless sorted otherwise (open tasks by `due_at`, say; those without one count as the latest)."""
-    rows, next_cursor = await service.list_activities(uow, page, where, sort)
-    return Page(items=[ActivityOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return await service.list_activities(uow, page, where, sort)
 
 
 @router.get("/{activity_id}", response_model=ActivityOut, responses=sends_etag())
-async def get_activity(
-    activity_id: UUID, principal: ActivitiesRead, uow: UoW, response: Response
-) -> ActivityOut:
-    activity = await service.get_activity(uow, activity_id)
-    response.headers["ETag"] = etag(activity.version)
-    return ActivityOut.model_validate(activity)
+async def get_activity(activity_id: UUID, principal: ActivitiesRead, uow: UoW) -> JsonBody:
+    activity, version = await service.read_activity(uow, activity_id)
+    activity.headers["ETag"] = etag(version)
+    return activity
 
 
 @router.patch("/{activity_id}", response_model=ActivityOut)

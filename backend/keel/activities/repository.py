@@ -3,7 +3,6 @@ narrows every row to the organisation and to the activities the caller may see."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +10,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.activities.schemas import ActivityFilter
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.models import Account, Activity, Contact, Deal, Ticket
 
 # What an activity may be on: its link's field → the record it names.
@@ -56,7 +56,35 @@ def activities_matching(where: ActivityFilter) -> Select[Any]:
     return query
 
 
+# The API's ActivityOut, written by PostgreSQL.
+ACTIVITY_DOCUMENT: Document = {
+    "id": Activity.id,
+    "kind": Activity.kind,
+    "subject": Activity.subject,
+    "body": Activity.body,
+    "account_id": Activity.account_id,
+    "contact_id": Activity.contact_id,
+    "deal_id": Activity.deal_id,
+    "ticket_id": Activity.ticket_id,
+    "occurred_at": json_timestamp(Activity.occurred_at),
+    "due_at": json_timestamp(Activity.due_at),
+    "done_at": json_timestamp(Activity.done_at),
+    "owner_id": Activity.owner_id,
+    "assignee_id": Activity.assignee_id,
+    "version": Activity.version,
+    "created_at": json_timestamp(Activity.created_at),
+    "updated_at": json_timestamp(Activity.updated_at),
+}
+
+
 async def page_of_activities(
     session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Activity], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends."""
+    return await json_keyset_page(session, query, ACTIVITY_DOCUMENT, sort=sort, params=params)
+
+
+async def activity_json(session: AsyncSession, activity_id: UUID) -> tuple[JsonBody, int] | None:
+    """One activity as the JSON the API sends, and its version."""
+    found = select(Activity.id).where(Activity.id == activity_id)
+    return await json_record(session, found, ACTIVITY_DOCUMENT, Activity.version)

@@ -5,7 +5,6 @@ Bodies are limited HTML, sanitised before they are stored (keel.core.richtext)."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -17,7 +16,8 @@ from keel.activities.schemas import ActivityCreate, ActivityFilter, ActivityPatc
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
 from keel.models import Activity
@@ -124,8 +124,14 @@ async def delete_activity(uow: UnitOfWork, principal: Principal, activity_id: UU
 SORTS = repository.SORTS  # where the list endpoint reads it
 
 
-async def list_activities(
-    uow: UnitOfWork, params: PageParams, where: ActivityFilter, sort: Sort
-) -> tuple[Sequence[Activity], str | None]:
+async def list_activities(uow: UnitOfWork, params: PageParams, where: ActivityFilter, sort: Sort) -> JsonPage:
     query = repository.activities_matching(where)
     return await repository.page_of_activities(uow.session, query, sort, params)
+
+
+async def read_activity(uow: UnitOfWork, activity_id: UUID) -> tuple[JsonBody, int]:
+    """The activity as the JSON the API sends, and its version; 404 as `get_activity`."""
+    found = await repository.activity_json(uow.session, activity_id)
+    if found is None:
+        raise Problem(404, "No such activity.")
+    return found

@@ -4,14 +4,19 @@ sanitised so they never run in a browser; readable by whoever sees a record they
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
+from keel.activities.repository import activity_by_id
+from keel.activities.schemas import ActivityOut
+from keel.core.uow import UnitOfWork
 from tests.conftest import Org
 from tests.deals.test_deals import made, post, token_of
 from tests.identity.conftest import MakeUser, authorization_server, make_user
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 ACTIVITIES = "/api/v1/activities"
@@ -235,3 +240,43 @@ async def test_the_database_lets_a_linked_reader_read_but_never_change(
         assert runtime.execute(f"UPDATE keel.{table} SET version = 9 WHERE id = %s", [row_id]).rowcount == 0
         assert runtime.execute(f"DELETE FROM keel.{table} WHERE id = %s", [row_id]).rowcount == 0
         runtime.rollback()
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    token = await token_of(client, rep)
+    account = await made(client, token, "/api/v1/accounts", name="Acme")
+    deal = await made(client, token, "/api/v1/deals", name="Renewal", account_id=account["id"])
+    await made(client, token, ACTIVITIES, kind="note", subject="Bare", account_id=account["id"])
+    task = await made(
+        client, token, ACTIVITIES, kind="task", subject="Send quote", body="<p>With <b>prices</b></p>",
+        deal_id=deal["id"], due_at="2027-01-10T17:00:00.250000+01:00",
+    )  # fmt: skip
+    current = await client.get(f"{ACTIVITIES}/{task['id']}", headers=token)
+    done = await client.patch(
+        f"{ACTIVITIES}/{task['id']}",
+        json={"done": True},
+        headers={**token, "If-Match": current.headers["etag"]},
+    )
+    assert done.status_code == 200 and done.json()["done_at"] is not None
+    await made(client, token, ACTIVITIES, kind="call", subject="Third", account_id=account["id"])
+    listed = (await client.get(ACTIVITIES, params={"limit": 2}, headers=token)).json()
+    rest = await client.get(ACTIVITIES, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=token)
+    assert rest.json()["next_cursor"] is None
+    items = listed["items"] + rest.json()["items"]
+    assert len(items) == 3
+    records = []
+    for item in items:
+        one = await client.get(f"{ACTIVITIES}/{item['id']}", headers=token)
+        assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+        assert one.json() == item
+        records.append(one.json())
+
+    async def model_of(uow: UnitOfWork, activity_id: UUID) -> ActivityOut:
+        activity = await activity_by_id(uow.session, activity_id)
+        assert activity is not None
+        return ActivityOut.model_validate(activity)
+
+    await assert_sent_as_the_model(org_a.id, items + records, model_of)
