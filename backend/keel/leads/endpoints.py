@@ -12,8 +12,9 @@ from keel.audit.exports import audited_export
 from keel.core.errors import problem_docs
 from keel.core.etag import IfMatch, etag, required_version, sends_etag
 from keel.core.idempotency import Idempotent
+from keel.core.json_reads import JsonBody
 from keel.core.openapi import AUDITED_READ, EXPORT_LIMIT, page_example
-from keel.core.pagination import Page, PageQuery, Sort
+from keel.core.pagination import JsonPage, Page, PageQuery, Sort
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWorkRoute, UoW
 from keel.customfields.schemas import custom_query
@@ -62,11 +63,10 @@ async def list_leads(
     page: PageQuery,
     where: Annotated[LeadFilter, Depends(lead_filter)],
     sort: Annotated[Sort, Depends(service.SORTS)],
-) -> Page[LeadOut]:
+) -> JsonPage:
     """The leads the caller may see (their role's record scope), filtered, newest first unless sorted
     otherwise; custom fields filter as `cf.<key>=<value>`."""
-    rows, next_cursor = await service.list_leads(uow, page, where, sort)
-    return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return await service.list_leads(uow, page, where, sort)
 
 
 @router.get(
@@ -99,10 +99,10 @@ async def export_leads(
 
 
 @router.get("/{lead_id}", response_model=LeadOut, responses=sends_etag())
-async def get_lead(lead_id: UUID, principal: LeadsRead, uow: UoW, response: Response) -> LeadOut:
-    lead = await service.get_lead(uow, lead_id)
-    response.headers["ETag"] = etag(lead.version)
-    return LeadOut.model_validate(lead)
+async def get_lead(lead_id: UUID, principal: LeadsRead, uow: UoW) -> JsonBody:
+    lead, version = await service.read_lead(uow, lead_id)
+    lead.headers["ETag"] = etag(version)
+    return lead
 
 
 @router.patch(

@@ -10,7 +10,8 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import PageParams, Sort, keyset_page, sort_query
+from keel.core.json_reads import Document, JsonBody, json_record, json_timestamp
+from keel.core.pagination import JsonPage, PageParams, Sort, json_keyset_page, sort_query
 from keel.leads.schemas import LeadFilter
 from keel.models import Lead
 
@@ -35,7 +36,44 @@ def leads_matching(where: LeadFilter, custom: Sequence[ColumnElement[bool]] = ()
     return query
 
 
+# The API's LeadOut, written by PostgreSQL.
+LEAD_DOCUMENT: Document = {
+    "id": Lead.id,
+    "first_name": Lead.first_name,
+    "last_name": Lead.last_name,
+    "company": Lead.company,
+    "title": Lead.title,
+    "email": Lead.email,
+    "phone": Lead.phone,
+    "country": Lead.country,
+    "source": Lead.source,
+    "status": Lead.status,
+    "disqualified_reason": Lead.disqualified_reason,
+    "owner_id": Lead.owner_id,
+    "assignee_id": Lead.assignee_id,
+    "tags": Lead.tags,
+    "custom": Lead.custom,
+    "external_id": Lead.external_id,
+    "assignment_rule_id": Lead.assignment_rule_id,
+    "version": Lead.version,
+    "created_at": json_timestamp(Lead.created_at),
+    "updated_at": json_timestamp(Lead.updated_at),
+    "converted_at": json_timestamp(Lead.converted_at),
+    "converted_by": Lead.converted_by,
+    "account_id": Lead.account_id,
+    "contact_id": Lead.contact_id,
+    "deal_id": Lead.deal_id,
+}
+
+
 async def page_of_leads(
     session: AsyncSession, query: Select[Any], sort: Sort, params: PageParams
-) -> tuple[Sequence[Lead], str | None]:
-    return await keyset_page(session, query, sort=sort, params=params)
+) -> JsonPage:
+    """A page of the list, as the JSON the API sends."""
+    return await json_keyset_page(session, query, LEAD_DOCUMENT, sort=sort, params=params)
+
+
+async def lead_json(session: AsyncSession, lead_id: UUID) -> tuple[JsonBody, int] | None:
+    """One lead as the JSON the API sends, and its version."""
+    found = select(Lead.id).where(Lead.id == lead_id)
+    return await json_record(session, found, LEAD_DOCUMENT, Lead.version)

@@ -3,7 +3,6 @@ is keel.leads.flows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +14,8 @@ from keel.assignment.service import choose_owner
 from keel.core.audit_trail import changed_fields, record_event, snapshot
 from keel.core.errors import Problem
 from keel.core.etag import stale
-from keel.core.pagination import PageParams, Sort
+from keel.core.json_reads import JsonBody
+from keel.core.pagination import JsonPage, PageParams, Sort
 from keel.core.phone import normalise_phone
 from keel.core.principal import Principal
 from keel.core.uow import UnitOfWork
@@ -141,7 +141,13 @@ def export_row(lead: Lead) -> dict[str, Any]:
     return {c: getattr(lead, c) for c in EXPORT_COLUMNS}
 
 
-async def list_leads(
-    uow: UnitOfWork, params: PageParams, where: LeadFilter, sort: Sort
-) -> tuple[Sequence[Lead], str | None]:
+async def list_leads(uow: UnitOfWork, params: PageParams, where: LeadFilter, sort: Sort) -> JsonPage:
     return await repository.page_of_leads(uow.session, await filtered_leads(uow, where), sort, params)
+
+
+async def read_lead(uow: UnitOfWork, lead_id: UUID) -> tuple[JsonBody, int]:
+    """The lead as the JSON the API sends, and its version; 404 as `get_lead`."""
+    found = await repository.lead_json(uow.session, lead_id)
+    if found is None:
+        raise Problem(404, "No such lead.")
+    return found

@@ -7,14 +7,19 @@ import asyncio
 import csv
 import io
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
+from keel.core.uow import UnitOfWork
+from keel.leads.repository import lead_by_id
+from keel.leads.schemas import LeadOut
 from tests.conftest import Org
 from tests.deals.test_deals import made, post, token_of
 from tests.identity.conftest import MakeUser, authorization_server, make_user
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 LEADS = "/api/v1/leads"
@@ -269,3 +274,39 @@ async def test_the_export_shows_the_lists_leads_to_those_who_read_leads(
         "/api/v1/audit-events", params={"action": "crm_export.leads"}, headers=org_a.headers
     )
     assert [e["after"]["filter"]["source"] for e in trail.json()["items"]] == ["webinar"]
+
+
+async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_would_send(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    await made(client, org_a.headers, LEADS, last_name="Bare", owner_id=str(rep.id))
+    full = await made(
+        client, org_a.headers, LEADS, first_name="Grace", last_name="Hopper", company="Initech", title="CTO",
+        email="grace@initech.example", phone="+1 415 555 2671", country="US", source="webinar", tags=["q1"],
+        external_id="HS-7", owner_id=str(rep.id), assignee_id=str(rep.id),
+    )  # fmt: skip
+    assert (await patch(client, org_a.headers, full, status="qualified")).status_code == 200
+    converted = await client.post(f"{LEADS}/{full['id']}/conversion", json={}, headers=org_a.headers)
+    assert converted.status_code == 201, converted.text  # converted_at, converted_by and links set
+    await made(client, org_a.headers, LEADS, company="Third", owner_id=str(rep.id))
+    listed = (await client.get(LEADS, params={"limit": 2}, headers=org_a.headers)).json()
+    rest = await client.get(
+        LEADS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=org_a.headers
+    )
+    assert rest.json()["next_cursor"] is None
+    items = listed["items"] + rest.json()["items"]
+    assert len(items) == 3 and {i["status"] for i in items} == {"new", "converted"}
+    records = []
+    for item in items:
+        one = await client.get(f"{LEADS}/{item['id']}", headers=org_a.headers)
+        assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
+        assert one.json() == item
+        records.append(one.json())
+
+    async def model_of(uow: UnitOfWork, lead_id: UUID) -> LeadOut:
+        lead = await lead_by_id(uow.session, lead_id)
+        assert lead is not None
+        return LeadOut.model_validate(lead)
+
+    await assert_sent_as_the_model(org_a.id, items + records, model_of)
