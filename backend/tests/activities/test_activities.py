@@ -249,6 +249,15 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
     token = await token_of(client, rep)
     account = await made(client, token, "/api/v1/accounts", name="Acme")
     deal = await made(client, token, "/api/v1/deals", name="Renewal", account_id=account["id"])
+    contact = await made(client, token, "/api/v1/contacts", last_name="Ada", account_ids=[account["id"]])
+    ticket = await made(
+        client,
+        org_a.headers,
+        "/api/v1/tickets",
+        subject="Slow",
+        account_id=account["id"],
+        owner_id=str(rep.id),
+    )
     await made(client, token, ACTIVITIES, kind="note", subject="Bare", account_id=account["id"])
     task = await made(
         client, token, ACTIVITIES, kind="task", subject="Send quote", body="<p>With <b>prices</b></p>",
@@ -261,18 +270,44 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
         headers={**token, "If-Match": current.headers["etag"]},
     )
     assert done.status_code == 200 and done.json()["done_at"] is not None
-    await made(client, token, ACTIVITIES, kind="call", subject="Third", account_id=account["id"])
-    listed = (await client.get(ACTIVITIES, params={"limit": 2}, headers=token)).json()
-    rest = await client.get(ACTIVITIES, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=token)
+    await made(
+        client, token, ACTIVITIES, kind="task", subject="Open task", contact_id=contact["id"],
+        due_at="2027-01-09T08:00:00Z", assignee_id=str(rep.id),
+    )  # fmt: skip
+    unusual = {"subject": 'Called "Ada" ☃ 𝄞', "body": '<p>Said: "no" \\ back\\slash\n<em>naïve</em></p>'}
+    call = await client.post(
+        ACTIVITIES,
+        json={"kind": "call", "ticket_id": ticket["id"], "contact_id": contact["id"], **unusual},
+        headers={**token, "Idempotency-Key": "unusual-call"},
+    )
+    assert call.status_code == 201, call.text  # on a ticket and a contact, none on the account or deal
+    assert {f: call.json()[f] for f in unusual} == unusual  # text JSON must escape, and text it must not
+    listed = (await client.get(ACTIVITIES, params={"limit": 3}, headers=token)).json()
+    rest = await client.get(ACTIVITIES, params={"limit": 3, "cursor": listed["next_cursor"]}, headers=token)
     assert rest.json()["next_cursor"] is None
     items = listed["items"] + rest.json()["items"]
-    assert len(items) == 3
+    assert [i["subject"] for i in items] == [unusual["subject"], "Open task", "Send quote", "Bare"]
+    for sort in ("due_at", "-due_at"):  # a nullable timestamp as the page's key, in its cursor
+        walked, cursor = [], None
+        for _ in range(len(items)):
+            page = await client.get(
+                ACTIVITIES, params={"sort": sort, "limit": 1, **({"cursor": cursor} if cursor else {})},
+                headers=token,
+            )  # fmt: skip
+            walked += page.json()["items"]
+            if (cursor := page.json()["next_cursor"]) is None:
+                break
+        due = [i["subject"] for i in walked if i["due_at"] is not None]
+        assert due == (["Open task", "Send quote"] if sort == "due_at" else ["Send quote", "Open task"])
+        assert sorted(walked, key=lambda i: i["id"]) == sorted(items, key=lambda i: i["id"])
     records = []
     for item in items:
         one = await client.get(f"{ACTIVITIES}/{item['id']}", headers=token)
         assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
         assert one.json() == item
         records.append(one.json())
+    read_after = next(r for r in records if r["id"] == task["id"])  # as the change answered (the ORM's)
+    assert ActivityOut.model_validate(read_after) == ActivityOut.model_validate(done.json())
 
     async def model_of(uow: UnitOfWork, activity_id: UUID) -> ActivityOut:
         activity = await activity_by_id(uow.session, activity_id)

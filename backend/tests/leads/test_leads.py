@@ -280,29 +280,60 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
     client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
 ) -> None:
     rep = await make_user(org_a)
+    rep_token = await token_of(client, rep)
+    for key, kind in (("seats", "number"), ("renewal", "date"), ("partner", "boolean"), ("notes", "text")):
+        await made(
+            client, org_a.headers, "/api/v1/custom-fields", record_type="lead", key=key, label=key, type=kind
+        )
+    rule = await made(
+        client,
+        org_a.headers,
+        "/api/v1/assignment-rules",
+        name="Inbound",
+        record_type="lead",
+        owner_id=str(rep.id),
+    )
     await made(client, org_a.headers, LEADS, last_name="Bare", owner_id=str(rep.id))
     full = await made(
         client, org_a.headers, LEADS, first_name="Grace", last_name="Hopper", company="Initech", title="CTO",
-        email="grace@initech.example", phone="+1 415 555 2671", country="US", source="webinar", tags=["q1"],
-        external_id="HS-7", owner_id=str(rep.id), assignee_id=str(rep.id),
+        email="grace@initech.example", phone="+1 415 555 2671", country="US", source="webinar",
+        tags=["q1", "vip"], external_id="HS-7", owner_id=str(rep.id), assignee_id=str(rep.id),
     )  # fmt: skip
     assert (await patch(client, org_a.headers, full, status="qualified")).status_code == 200
-    converted = await client.post(f"{LEADS}/{full['id']}/conversion", json={}, headers=org_a.headers)
-    assert converted.status_code == 201, converted.text  # converted_at, converted_by and links set
-    await made(client, org_a.headers, LEADS, company="Third", owner_id=str(rep.id))
-    listed = (await client.get(LEADS, params={"limit": 2}, headers=org_a.headers)).json()
+    converted = await client.post(f"{LEADS}/{full['id']}/conversion", json={}, headers=rep_token)
+    assert converted.status_code == 201, converted.text
+    assert converted.json()["lead"]["converted_by"] == str(rep.id)  # converted_at and the links set too
+    unusual = {  # text JSON must escape, and text it must not; custom values of each type
+        "company": 'Ünïcorn "Labs" \\ ☃', "title": "Head of 𝄞",
+        "custom": {"seats": 12.5, "renewal": "2027-03-31", "partner": True, "notes": 'a "quoted" \\ note'},
+    }  # fmt: skip
+    answer = await client.post(LEADS, json=unusual, headers={**org_a.headers, "Idempotency-Key": "unusual"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["assignment_rule_id"] == rule["id"]  # no owner named: the rule chose one
+    assert {f: answer.json()[f] for f in unusual} == unusual
+    dropped = await made(
+        client, org_a.headers, LEADS, company="Dropped", owner_id=str(rep.id), custom={"seats": 3}
+    )
+    no_budget = await patch(
+        client, org_a.headers, dropped, status="disqualified", disqualified_reason="No budget"
+    )
+    assert no_budget.status_code == 200
+    listed = (await client.get(LEADS, params={"limit": 3}, headers=org_a.headers)).json()
     rest = await client.get(
-        LEADS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=org_a.headers
+        LEADS, params={"limit": 3, "cursor": listed["next_cursor"]}, headers=org_a.headers
     )
     assert rest.json()["next_cursor"] is None
     items = listed["items"] + rest.json()["items"]
-    assert len(items) == 3 and {i["status"] for i in items} == {"new", "converted"}
+    assert [i["status"] for i in items] == ["disqualified", "new", "converted", "new"]
     records = []
     for item in items:
         one = await client.get(f"{LEADS}/{item['id']}", headers=org_a.headers)
         assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
         assert one.json() == item
         records.append(one.json())
+    for written in (converted.json()["lead"], no_budget.json()):  # as the changes answered (the ORM's)
+        read_after = next(r for r in records if r["id"] == written["id"])
+        assert LeadOut.model_validate(read_after) == LeadOut.model_validate(written)
 
     async def model_of(uow: UnitOfWork, lead_id: UUID) -> LeadOut:
         lead = await lead_by_id(uow.session, lead_id)

@@ -192,25 +192,47 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
     agent = await make_user(org_a, "support")
     token = await token_of(client, agent)
     account = await made(client, org_a.headers, "/api/v1/accounts", name="Acme", owner_id=str(agent.id))
-    await made(client, token, TICKETS, subject="Bare", description="")  # no account, contact or times
-    solved = await made(
-        client, token, TICKETS, subject="Solved", description="It <b>works</b> now", account_id=account["id"],
-        priority="urgent", assignee_id=str(agent.id), tags=["billing"],
+    contact = await made(
+        client, org_a.headers, "/api/v1/contacts", last_name="Ada", account_ids=[account["id"]],
+        owner_id=str(agent.id),
     )  # fmt: skip
+    await made(client, token, TICKETS, subject="Bare", description="")  # no account, contact or times
+    unusual = {  # text JSON must escape, and text it must not
+        "subject": 'Solved "at last" ☃', "description": 'It <b>works</b> now\n\t"quoted" \\ back\\slash 𝄞 é',
+    }  # fmt: skip
+    answer = await client.post(
+        TICKETS,
+        json={
+            "account_id": account["id"], "contact_id": contact["id"], "priority": "urgent",
+            "assignee_id": str(agent.id), "tags": ["billing", "vip"], **unusual,
+        },
+        headers={**token, "Idempotency-Key": "unusual"},
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    solved = answer.json()
+    assert {f: solved[f] for f in unusual} == unusual
     await change(client, token, solved, status="pending")
     assert (await change(client, token, solved, status="solved")).status_code == 200  # two times set
+    closed = await made(client, token, TICKETS, subject="Closed", priority="low", account_id=account["id"])
+    closing = await change(client, token, closed, status="closed")
+    assert closing.status_code == 200  # three times set
     await made(client, token, TICKETS, subject="Third", description="x", account_id=account["id"])
-    listed = (await client.get(TICKETS, params={"limit": 2}, headers=token)).json()
-    rest = await client.get(TICKETS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=token)
+    listed = (await client.get(TICKETS, params={"limit": 3}, headers=token)).json()
+    rest = await client.get(TICKETS, params={"limit": 3, "cursor": listed["next_cursor"]}, headers=token)
     assert rest.json()["next_cursor"] is None
     items = listed["items"] + rest.json()["items"]
-    assert len(items) == 3 and {i["status"] for i in items} == {"open", "solved"}
+    assert [i["subject"] for i in items] == ["Third", "Closed", solved["subject"], "Bare"]
+    assert {i["status"] for i in items} == {"open", "solved", "closed"}
+    by_update = (await client.get(TICKETS, params={"sort": "-updated_at", "limit": 1}, headers=token)).json()
+    assert by_update["items"] == [items[0]] and by_update["next_cursor"] is not None
     records = []
     for item in items:
         one = await client.get(f"{TICKETS}/{item['id']}", headers=token)
         assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
         assert one.json() == item
         records.append(one.json())
+    read_after = next(r for r in records if r["id"] == closed["id"])  # as the change answered (the ORM's)
+    assert TicketOut.model_validate(read_after) == TicketOut.model_validate(closing.json())
 
     async def model_of(uow: UnitOfWork, ticket_id: UUID) -> TicketOut:
         ticket = await ticket_by_id(uow.session, ticket_id)
