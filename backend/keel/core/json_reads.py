@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Response
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, func, literal_column
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, case, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.statements import rows
@@ -28,13 +28,16 @@ class JsonBody(Response):
 
 
 def json_timestamp(column: SQLColumnExpression[Any]) -> ColumnElement[str]:
-    """A timestamp as the API writes it everywhere: RFC 3339 in UTC with a `Z`."""
-    # PostgreSQL's JSON of a UTC timestamp without zone ("2026-12-03T07:56:34.5"), with a Z. Constants
-    # are written into the statement, not bound, so a page's statement keeps no parameters.
-    # `||`, not concat(): a NULL timestamp stays NULL (JSON null).
-    as_json = func.to_json(func.timezone(literal_column("'UTC'"), column))
-    as_text: ColumnElement[str] = as_json.op("#>>")(literal_column("'{}'"))
-    return as_text.op("||", return_type=Text)(literal_column("'Z'"))
+    """A timestamp as the API writes it everywhere, to the character: RFC 3339 in UTC with a `Z`, and
+    six digits of fraction when there is one (as the models write it); NULL stays JSON null."""
+    # Constants are written into the statement, not bound, so a page's statement keeps no parameters.
+    utc = func.timezone(literal_column("'UTC'"), column)
+    whole = func.date_trunc(literal_column("'second'"), column) == column
+    pattern = case(
+        (whole, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS"Z"'""")),
+        else_=literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""),
+    )
+    return func.to_char(utc, pattern, type_=Text)
 
 
 _built: dict[int, tuple[Document, ColumnElement[str]]] = {}
