@@ -141,13 +141,14 @@ async def update_account(
 
 @router.post("/{account_id}/merge", response_model=AccountOut, responses=sends_etag())
 async def merge_accounts(
-    account_id: UUID, body: MergeRequest, principal: AccountsManage, uow: UoW, response: Response
-) -> AccountOut:
+    account_id: UUID, body: MergeRequest, principal: AccountsManage, uow: UoW
+) -> JsonBody:
     """Merge `duplicate_id` into this account: its contacts, deals, tickets, activities and leads move
     here, empty fields take its values, tags and custom values unite; then it is deleted. Audited."""
-    account = await flows.merge_accounts(uow, principal, account_id, body.duplicate_id)
-    response.headers["ETag"] = etag(account.version)
-    return AccountOut.model_validate(account)
+    await flows.merge_accounts(uow, principal, account_id, body.duplicate_id)
+    account, version = await service.read_account(uow, account_id)
+    account.headers["ETag"] = etag(version)
+    return account
 
 
 @router.delete(

@@ -13,6 +13,7 @@ from keel.accounts.repository import account_by_id
 from keel.accounts.schemas import AccountOut
 from keel.core.uow import UnitOfWork
 from tests.conftest import Org
+from tests.deals.test_deals import made as created
 from tests.identity.conftest import MakeUser, Person, authorization_server, bearer, make_user, tokens_for
 from tests.json_reads import assert_sent_as_the_model
 
@@ -21,7 +22,7 @@ ACCOUNTS = "/api/v1/accounts"
 
 
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> httpx.Response:
-    return await client.post(ACCOUNTS, json=body, headers={**headers, "Idempotency-Key": str(body)[:200]})
+    return await client.post(ACCOUNTS, json=body, headers={**headers, "Idempotency-Key": ascii(body)[:200]})
 
 
 async def token(client: httpx.AsyncClient, person: Person) -> dict[str, str]:
@@ -184,6 +185,10 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
     client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
 ) -> None:
     rep = await make_user(org_a)
+    for key, kind in (("tier", "select"), ("seats", "number"), ("renewal", "date"), ("partner", "boolean")):
+        options = {"options": ["gold", "silver"]} if kind == "select" else {}
+        field = {"record_type": "account", "key": key, "label": key.title(), "type": kind, **options}
+        await created(client, org_a.headers, "/api/v1/custom-fields", **field)
     shapes: list[dict[str, Any]] = [
         {"name": "Bare", "owner_id": str(rep.id)},  # every optional field unset
         {
@@ -196,30 +201,42 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
             "owner_id": str(rep.id),
             "assignee_id": str(rep.id),
             "tags": ["vip", "dach"],
+            "custom": {"tier": "gold", "seats": 250, "renewal": "2027-03-31", "partner": True},
             "external_id": "SF-1",
         },
-        {"name": "Globex", "owner_id": str(rep.id), "tags": ["partner"]},
+        {"name": 'Müller & Söhne "Ü"', "owner_id": str(rep.id), "tags": ["x"], "custom": {"seats": 12.5}},
     ]
     for body in shapes:
         made = await create(client, org_a.headers, **body)
         assert made.status_code == 201, made.text
-    listed = (await client.get(ACCOUNTS, params={"limit": 2}, headers=org_a.headers)).json()
-    rest = await client.get(
-        ACCOUNTS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=org_a.headers
+    changed = await client.patch(  # a changed record: version 2, updated_at after created_at
+        f"{ACCOUNTS}/{made.json()['id']}",
+        json={"industry": "Tools", "custom": {"partner": False}},
+        headers={**org_a.headers, "If-Match": '"1"'},
     )
-    assert rest.json()["next_cursor"] is None
-    items = listed["items"] + rest.json()["items"]
-    assert len(items) == 3
-    records = []
-    for item in items:
+    assert changed.status_code == 200, changed.text
+    sent = []
+    for order in ({}, {"sort": "name"}):
+        listed = (await client.get(ACCOUNTS, params={"limit": 2, **order}, headers=org_a.headers)).json()
+        rest = await client.get(
+            ACCOUNTS, params={"limit": 2, "cursor": listed["next_cursor"], **order}, headers=org_a.headers
+        )
+        assert rest.json()["next_cursor"] is None
+        items = listed["items"] + rest.json()["items"]
+        assert len(items) == 3
+        sent += items
+    assert [i["name"] for i in sent[3:]] == ["Acme GmbH", "Bare", 'Müller & Söhne "Ü"']
+    for item in sent[:3]:
         one = await client.get(f"{ACCOUNTS}/{item['id']}", headers=org_a.headers)
         assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
         assert one.json() == item
-        records.append(one.json())
+        sent.append(one.json())
+    record = next(r for r in sent[6:] if r["id"] == changed.json()["id"])
+    assert AccountOut.model_validate(record) == AccountOut.model_validate(changed.json())  # as the write said
 
     async def model_of(uow: UnitOfWork, account_id: UUID) -> AccountOut:
         account = await account_by_id(uow.session, account_id)
         assert account is not None
         return AccountOut.model_validate(account)
 
-    await assert_sent_as_the_model(org_a.id, items + records, model_of)
+    await assert_sent_as_the_model(org_a.id, sent, model_of)

@@ -3,12 +3,18 @@ see), the survivor's values stand and fill their gaps from the duplicate, the du
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import httpx
 import psycopg
 
+from keel.accounts.repository import account_by_id
+from keel.accounts.schemas import AccountOut
+from keel.core.uow import UnitOfWork
 from tests.conftest import Org
 from tests.deals.test_deals import made, post, token_of
 from tests.identity.conftest import MakeUser, authorization_server, make_user
+from tests.json_reads import assert_sent_as_the_model
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 
@@ -59,6 +65,35 @@ async def test_two_accounts_become_one_with_everything_that_was_on_either(
     event = trail.json()["items"][0]
     assert event["action"] == "account.merged" and event["before"]["duplicate"]["name"] == "ACME Inc"
     assert event["after"]["moved"] == {"contacts": 1, "deals": 1, "tickets": 1, "activities": 1, "leads": 0}
+
+
+async def test_the_merged_account_is_sent_as_the_model_would_send_it_and_as_it_is_read_after(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    rep = await make_user(org_a)
+    h, mine = org_a.headers, {"owner_id": str(rep.id)}
+    for key, kind in (("tier", "text"), ("seats", "number"), ("partner", "boolean")):
+        await made(client, h, "/api/v1/custom-fields", record_type="account", key=key, label=key, type=kind)
+    keep = await made(client, h, "/api/v1/accounts", name="Acme", tags=["b"], custom={"tier": "gold"}, **mine)
+    dup = await made(
+        client, h, "/api/v1/accounts", name="ACME Inc", industry="Tools", tags=["a", "b"],
+        custom={"seats": 12.5, "partner": True, "tier": "silver"}, **mine,
+    )  # fmt: skip
+    merged = await merge(client, h, "accounts", keep["id"], dup["id"])
+    assert merged.status_code == 200, merged.text
+    account = merged.json()
+    assert merged.headers["etag"] == f'"{account["version"]}"' == '"2"'
+    assert (account["industry"], account["tags"]) == ("Tools", ["a", "b"])
+    assert account["custom"] == {"tier": "gold", "seats": 12.5, "partner": True}
+    after = await client.get(f"/api/v1/accounts/{keep['id']}", headers=h)
+    assert after.json() == account and after.headers["etag"] == merged.headers["etag"]
+
+    async def model_of(uow: UnitOfWork, account_id: UUID) -> AccountOut:
+        found = await account_by_id(uow.session, account_id)
+        assert found is not None
+        return AccountOut.model_validate(found)
+
+    await assert_sent_as_the_model(org_a.id, [account], model_of)
 
 
 async def test_two_contacts_become_one(client: httpx.AsyncClient, org_a: Org, make_user: MakeUser) -> None:

@@ -450,6 +450,9 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
 ) -> None:
     rep, support = await make_user(org_a), await make_user(org_a, "support")
     stage = await stages(client, org_a)
+    for key, kind in (("region", "text"), ("seats", "number"), ("signed", "date")):
+        field = {"record_type": "deal", "key": key, "label": key, "type": kind}
+        await made(client, org_a.headers, "/api/v1/custom-fields", **field)
     account = await made(client, org_a.headers, "/api/v1/accounts", name="Acme", owner_id=str(rep.id))
     contact = await made(
         client, org_a.headers, "/api/v1/contacts", last_name="Lovelace", owner_id=str(rep.id),
@@ -469,22 +472,32 @@ async def test_the_list_and_the_record_written_by_postgresql_are_what_the_model_
         source="referral",
         owner_id=str(rep.id),
         assignee_id=str(rep.id),
-        tags=["vip"],
+        tags=["vip", "dach"],
+        custom={"region": 'Zürich "Nord"', "seats": 12.5, "signed": "2026-11-30"},
         external_id="SF-9",
     )
     lost = await move(client, org_a.headers, full, stage_id=stage["Lost"], lost_reason="Chose a rival")
     assert lost.status_code == 200, lost.text  # closed: closed_at set, status from its stage
-    await made(client, org_a.headers, DEALS, name="Third", account_id=account["id"], owner_id=str(rep.id))
+    won = await made(
+        client, org_a.headers, DEALS, name="Won", account_id=account["id"], owner_id=str(rep.id),
+        stage_id=stage["Won"], amount_minor=1, currency="EUR", custom={"seats": 3},
+    )  # fmt: skip
+    assert won["closed_at"] is not None
 
     for headers, amounts in ((org_a.headers, True), (await token_of(client, support), False)):
-        listed = (await client.get(DEALS, params={"limit": 2}, headers=headers)).json()
-        rest = await client.get(DEALS, params={"limit": 2, "cursor": listed["next_cursor"]}, headers=headers)
-        assert rest.json()["next_cursor"] is None
-        items = listed["items"] + rest.json()["items"]
-        assert len(items) == 3
-        assert {i["status"] for i in items} == {"open", "lost"}
+        items = []
+        for order in ({}, {"sort": "expected_close_date"}):  # the latter's key NULL for all but one
+            listed = (await client.get(DEALS, params={"limit": 2, **order}, headers=headers)).json()
+            rest = await client.get(
+                DEALS, params={"limit": 2, "cursor": listed["next_cursor"], **order}, headers=headers
+            )
+            assert rest.json()["next_cursor"] is None
+            items += listed["items"] + rest.json()["items"]
+        assert len(items) == 6 and items[3]["name"] == "Full"  # dated first, then the NULLs by id
+        assert sorted(items[:3], key=lambda i: i["id"]) == sorted(items[3:], key=lambda i: i["id"])
+        assert {i["status"] for i in items} == {"open", "lost", "won"}
         records = []
-        for item in items:
+        for item in items[:3]:
             one = await client.get(f"{DEALS}/{item['id']}", headers=headers)
             assert one.status_code == 200 and one.headers["etag"] == f'"{item["version"]}"'
             assert one.json() == item
