@@ -41,13 +41,15 @@ async def pair_to_merge(
 async def absorb_and_delete(uow: UnitOfWork, survivor: Any, duplicate: Any, filled: Sequence[str]) -> None:
     """The survivor's values stand; its empty `filled` fields take the duplicate's (its external id too,
     freed first). Tags and custom values unite. Then the duplicate is deleted."""
-    for field in filled:
-        if getattr(survivor, field) is None:
-            setattr(survivor, field, getattr(duplicate, field))
+    taken = {field: getattr(duplicate, field) for field in filled if getattr(survivor, field) is None}
+    # Freed in a flush of its own: one flush orders the two rows' updates by id, not by need.
+    duplicate.external_id = None
+    await uow.session.flush()
+    for field, value in taken.items():
+        setattr(survivor, field, value)
     survivor.tags = sorted(set(survivor.tags) | set(duplicate.tags))
     survivor.custom = {**duplicate.custom, **survivor.custom}
     survivor.version += 1
-    duplicate.external_id = None
     await uow.session.flush()
     await uow.session.delete(duplicate)
     await uow.session.flush()

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import httpx
 import psycopg
+import pytest
 
 from keel.accounts.repository import account_by_id
 from keel.accounts.schemas import AccountOut
@@ -141,3 +142,28 @@ async def test_a_merge_needs_both_records_within_reach(
             await client.get(f"/api/v1/accounts/{record['id']}", headers=org_a.headers)
         ).status_code == 200
     assert (await client.get(f"/api/v1/accounts/{foreign['id']}", headers=org_b.headers)).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["accounts", "contacts"])
+@pytest.mark.parametrize("survivor_first", [True, False])
+async def test_the_duplicates_external_id_moves_to_the_survivor_whichever_id_is_lower(
+    client: httpx.AsyncClient,
+    org_a: Org,
+    make_user: MakeUser,
+    admin: psycopg.Connection,
+    kind: str,
+    survivor_first: bool,
+) -> None:
+    """The survivor takes the duplicate's external id; the id order of the two rows does not matter."""
+    h, owner = org_a.headers, str((await make_user(org_a)).id)
+    name = {"accounts": "name", "contacts": "last_name"}[kind]
+    made_two = [
+        await made(client, h, f"/api/v1/{kind}", owner_id=owner, **{name: f"Acme {n}"}) for n in (1, 2)
+    ]
+    low, high = sorted((record["id"] for record in made_two), key=UUID)
+    survivor, duplicate = (low, high) if survivor_first else (high, low)
+    admin.execute(f"UPDATE keel.{kind} SET external_id = 'crm-42' WHERE id = %s", [duplicate])
+    merged = await merge(client, h, kind, survivor, duplicate)
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["external_id"] == "crm-42"
+    assert (await client.get(f"/api/v1/{kind}/{survivor}", headers=h)).json()["external_id"] == "crm-42"
