@@ -46,7 +46,19 @@ def user_table(table: str, *, key: str = "user_id", grants: str = "SELECT, INSER
 CURRENT_SCOPE = "(select current_setting('app.scope', true))"
 
 
-def visible_to_scope(owner: str = "owner_id", assignee: str | None = "assignee_id") -> str:
+# Everyone who shares a team with the transaction's user: under the tenant policy of team_members.
+TEAM_OF_USER = "(select keel.team_user_ids())::uuid[]"
+# The same people for a definer function, which no policy restricts: the organisation named explicitly.
+TEAM_OF_USER_IN_ORG = (
+    "(SELECT coalesce(array_agg(m.user_id), '{}') FROM keel.team_members m "
+    f"WHERE m.org_id = {CURRENT_ORG} AND m.team_id IN (SELECT t.team_id FROM keel.team_members t "
+    f"WHERE t.org_id = {CURRENT_ORG} AND t.user_id = {CURRENT_USER}))::uuid[]"
+)
+
+
+def visible_to_scope(
+    owner: str = "owner_id", assignee: str | None = "assignee_id", *, team_of_user: str = TEAM_OF_USER
+) -> str:
     """Whether the transaction's user may see a row owned by `owner` (or assigned to `assignee`).
 
     `app.scope` is `all` (every row of the organisation), `team` (rows whose owner or assignee shares
@@ -55,7 +67,7 @@ def visible_to_scope(owner: str = "owner_id", assignee: str | None = "assignee_i
     """
     people = [owner] + ([assignee] if assignee else [])
     own = " OR ".join(f"{column} = {CURRENT_USER}" for column in people)
-    team = " OR ".join(f"{column} = ANY ((select keel.team_user_ids())::uuid[])" for column in people)
+    team = " OR ".join(f"{column} = ANY ({team_of_user})" for column in people)
     return f"({CURRENT_SCOPE} = 'all' OR {own} OR ({CURRENT_SCOPE} = 'team' AND ({team})))"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -53,11 +53,27 @@ def _compile(statement: ClauseElement, dialect: Dialect, key: CacheKey | None) -
     return _Compiled(compiled, compiled.string, processors)
 
 
+# Statements built once, whose values come only from bound parameters: their cache key is computed once
+# too. Each entry holds its statement, so the id cannot name another object while it is here.
+_fixed: dict[int, tuple[ClauseElement, CacheKey | None]] = {}
+
+
+S = TypeVar("S", bound=ClauseElement)
+
+
+def fixed(statement: S) -> S:
+    """`statement`, built once (at import, or memoized) and run with `rows(…, params)` for its
+    `bindparam`s: the cost of naming its shape is paid here, not on every call."""
+    _fixed[id(statement)] = (statement, statement._generate_cache_key())
+    return statement
+
+
 def driver_sql(
     statement: ClauseElement, dialect: Dialect, params: Mapping[str, Any] | None = None
 ) -> tuple[str, MutableMapping[str, Any]]:
     """The statement's SQL in psycopg's placeholder style, and its values (`params` for a `text()`)."""
-    key = statement._generate_cache_key()
+    known = _fixed.get(id(statement))
+    key = known[1] if known is not None and known[0] is statement else statement._generate_cache_key()
     entry = _compiled.get(key.key) if key is not None else None
     if entry is None:
         entry = _compile(statement, dialect, key)

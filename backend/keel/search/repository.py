@@ -1,110 +1,68 @@
-"""The search query: full-text matches and trigram similarity across accounts, contacts and deals, in the
-columns every type shares, ranked together. Row-level security keeps each member to the records they may
-see."""
+"""The search query: the best candidates of each type, found through their indexes by the definer
+functions of migration 0021 (ADR 0018), joined back to their tables under row-level security and ranked
+together. A candidate the caller may not read is dropped by that join, whatever a function returned."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ColumnElement,
+    Float,
+    Integer,
     Select,
     String,
+    Text,
+    Uuid,
+    bindparam,
     cast,
+    column,
     func,
-    literal,
     literal_column,
     null,
-    or_,
     select,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.elements import Grouping
 
+from keel.core.statements import fixed, rows
 from keel.models import Account, Contact, Deal
 
-
-def _similar(query: str, text: ColumnElement[Any]) -> ColumnElement[bool]:
-    # `query <% text`: a word of `text` is like the query (pg_trgm, served by the trigram indexes).
-    return literal(query).op("OPERATOR(extensions.<%)", is_comparison=True)(Grouping(text))
-
-
-def _rank(
-    search: Any, words: Any, query: str, *texts: ColumnElement[Any] | InstrumentedAttribute[Any]
-) -> ColumnElement[float]:
-    similarity = [func.extensions.word_similarity(query, t) for t in texts]
-    return func.greatest(func.ts_rank(search, words), *similarity)
-
-
-def _like(query: str) -> str:
-    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-Hits = Select[str, UUID, str, str | None, float]
 Match = tuple[str, UUID, str, str | None, float]  # type, id, title, detail, score
+_QUERY = bindparam("query", type_=Text)
+_LIMIT = bindparam("limit", type_=Integer)
 
 
-def _hits(kind: str, row_id: Any, title: Any, detail: Any, score: Any, *matches: Any) -> Hits:
-    """One record type's matches, in the columns every type shares."""
-    columns = (literal(kind), row_id, title, detail, score)
-    labelled = [c.label(n) for c, n in zip(columns, ("type", "id", "title", "detail", "score"), strict=True)]
-    return select(*labelled).where(or_(*matches))
+def _hits(kind: str, model: Any, title: Any, detail: Any) -> Select[Any]:
+    """`kind`'s best candidates that the caller may read, in the columns every type shares."""
+    candidates = getattr(func.keel, f"search_{model.__tablename__}")(_QUERY, _LIMIT)
+    found = candidates.table_valued(column("id", Uuid), column("score", Float)).alias(f"{kind}_found")
+    return select(
+        literal_column(f"'{kind}'").label("type"),
+        model.id.label("id"),
+        title.label("title"),
+        detail.label("detail"),
+        found.c.score.label("score"),
+    ).join_from(found, model, model.id == found.c.id)
 
 
-def _selects(query: str, types: set[str]) -> list[Hits]:
-    words = func.websearch_to_tsquery(literal_column("'simple'::regconfig"), query)
-    name = Contact.first_name + " " + Contact.last_name
+@cache
+def _search(types: frozenset[str]) -> Select[Any]:
+    """The statement for a set of types, built once."""
     selects = []
     if "account" in types:
-        selects.append(
-            _hits(
-                "account",
-                Account.id,
-                Account.name,
-                Account.domain,
-                _rank(Account.search, words, query, Account.name),
-                Account.search.bool_op("@@")(words),
-                _similar(query, Account.name.expression),
-            )
-        )
+        selects.append(_hits("account", Account, Account.name, Account.domain))
     if "contact" in types:
-        selects.append(
-            _hits(
-                "contact",
-                Contact.id,
-                name,
-                Contact.email,
-                _rank(Contact.search, words, query, name, func.coalesce(Contact.email, "")),
-                Contact.search.bool_op("@@")(words),
-                _similar(query, name),
-                Contact.email.ilike(_like(query)),
-            )
-        )
+        name = Contact.first_name + literal_column("' '") + Contact.last_name
+        selects.append(_hits("contact", Contact, name, Contact.email))
     if "deal" in types:
-        selects.append(
-            _hits(
-                "deal",
-                Deal.id,
-                Deal.name,
-                cast(null(), String),
-                _rank(Deal.search, words, query, Deal.name),
-                Deal.search.bool_op("@@")(words),
-                _similar(query, Deal.name.expression),
-            )
-        )
-    return selects
+        selects.append(_hits("deal", Deal, Deal.name, cast(null(), String)))
+    hits = union_all(*selects).subquery()
+    return fixed(select(hits).order_by(hits.c.score.desc(), hits.c.title, hits.c.id).limit(_LIMIT))
 
 
-async def best_matches(
-    session: AsyncSession, query: str, types: set[str], limit: int, *, word_similarity: float
-) -> list[Match]:
+async def best_matches(session: AsyncSession, query: str, types: set[str], limit: int) -> list[Match]:
     """The best `limit` matches among `types`, best first."""
-    await session.execute(
-        select(func.set_config("pg_trgm.word_similarity_threshold", str(word_similarity), True))
-    )
-    hits = union_all(*_selects(query, types)).subquery()
-    rows = await session.execute(select(hits).order_by(hits.c.score.desc(), hits.c.title).limit(limit))
-    return [(kind, row_id, title, detail, score) for kind, row_id, title, detail, score in rows]
+    found = await rows(session, _search(frozenset(types)), {"query": query, "limit": limit})
+    return [(kind, row_id, title, detail, score) for kind, row_id, title, detail, score in found]

@@ -1,6 +1,6 @@
 """One search box across accounts, contacts and deals: full-text matches (every word, any order) and
-trigram similarity (misspelled names, partial e-mail addresses), ranked together. Row-level security
-keeps each member to the records they may see, as on every other path."""
+trigram similarity (misspelled names, partial e-mail addresses), ranked together. Each member finds only
+the records they may see, as on every other path (ADR 0018)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from keel.core.uow import UnitOfWork
 from keel.search import repository
 
 TYPES = ("account", "contact", "deal")
-# A little more lenient than pg_trgm's 0.6, so one wrong letter in a short name still finds it.
-WORD_SIMILARITY = 0.5
 _READS = {
     "account": Permission.ACCOUNTS_READ,
     "contact": Permission.CONTACTS_READ,
@@ -38,9 +36,7 @@ async def search(
     readable = {t for t in (types or set(TYPES)) if _READS[t] in principal.permissions}
     if not readable:
         return []
-    rows = await repository.best_matches(
-        uow.session, query.strip(), readable, limit, word_similarity=WORD_SIMILARITY
-    )
+    rows = await repository.best_matches(uow.session, query.strip(), readable, limit)
     return [
         Hit(type=t, id=i, title=title, detail=detail, score=round(score, 4))
         for t, i, title, detail, score in rows

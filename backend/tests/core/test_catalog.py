@@ -55,6 +55,13 @@ DEFINER_FUNCTIONS = {
     "reset_member_mfa": "an Org Admin clears a member's second factor; only members of the current org",
     "record_security_event": "appends a user's security event (before any user is known, at sign-in)",
     "audit_chain": "the audit trigger: moves the chain head of the row's organisation and category",
+    **{
+        f"search_{table}": (
+            f"finds the {table} matching a search through their indexes, in the transaction's "
+            "organisation and the user's record scope; the caller joins them back under the policies"
+        )
+        for table in ("accounts", "contacts", "deals")
+    },
     "oauth_credential_org": (
         "finds the organisation of an authorization code or refresh token by its hash, before any "
         "tenant is known"

@@ -7,11 +7,11 @@ from uuid import uuid4
 
 import pytest
 from psycopg.types.json import Jsonb
-from sqlalchemy import func, select, text
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 
 from keel.core.db import runtime_database
-from keel.core.statements import driver_sql, rows
+from keel.core.statements import driver_sql, fixed, rows
 from keel.core.uow import UnitOfWork
 from keel.models import AuditEvent, Contact
 from tests.conftest import Org
@@ -33,6 +33,16 @@ def test_a_text_statement_takes_its_values_per_call() -> None:
     statement = text("SELECT :a || :b")
     assert driver_sql(statement, DIALECT, {"a": "x", "b": "y"})[1] == {"a": "x", "b": "y"}
     assert driver_sql(statement, DIALECT, {"a": "p", "b": "q"})[1] == {"a": "p", "b": "q"}
+
+
+def test_a_fixed_statement_takes_each_calls_values_for_its_parameters() -> None:
+    owner = bindparam("owner", type_=Uuid)
+    statement = fixed(select(Contact.id).where(Contact.owner_id == owner))
+    first, second = uuid4(), uuid4()
+    sql_1, values_1 = driver_sql(statement, DIALECT, {"owner": first})
+    sql_2, values_2 = driver_sql(statement, DIALECT, {"owner": second})
+    assert sql_1 == sql_2 and "%(owner)s" in sql_1
+    assert values_1 == {"owner": first} and values_2 == {"owner": second}
 
 
 def test_values_pass_through_their_types_bind_processing() -> None:

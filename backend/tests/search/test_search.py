@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import Org
 from tests.deals.test_deals import made, token_of
-from tests.identity.conftest import MakeUser, authorization_server, make_user
+from tests.identity.conftest import MakeUser, authorization_server, join, make_user
 
 __all__ = ["authorization_server", "make_user"]  # fixtures used here
 SEARCH = "/api/v1/search"
@@ -124,3 +125,112 @@ async def test_bad_searches_are_refused(
 )
 async def test_any_text_is_searched_as_text(client: httpx.AsyncClient, org_a: Org, q: str) -> None:
     assert (await client.get(SEARCH, params={"q": q}, headers=org_a.headers)).status_code == 200
+
+
+# The candidate functions run without the policies (ADR 0018); they must state them themselves.
+CANDIDATES = {"account": "search_accounts", "contact": "search_contacts", "deal": "search_deals"}
+
+
+def candidates(
+    runtime: psycopg.Connection, kind: str, q: str, org: Any = None, user: Any = None, scope: str = ""
+) -> set[str]:
+    runtime.execute(
+        "SELECT set_config('app.org_id', %s, false), set_config('app.user_id', %s, false), "
+        "set_config('app.scope', %s, false)",
+        [str(org or ""), str(user or ""), scope],
+    )
+    found = runtime.execute(f"SELECT id FROM keel.{CANDIDATES[kind]}(%s, 50)", [q]).fetchall()
+    runtime.rollback()
+    return {str(row_id) for (row_id,) in found}
+
+
+@pytest.fixture
+async def two_orgs_of_acme(
+    client: httpx.AsyncClient, org_a: Org, org_b: Org, make_user: MakeUser
+) -> dict[str, Any]:
+    """In each organisation, an Acme account, contact and deal of a rep, and of a second rep."""
+    made_by: dict[str, Any] = {}
+    for org in (org_a, org_b):
+        for who in ("rep", "other"):
+            member = await make_user(org)
+            owner = {"owner_id": str(member.id)}
+            account = await made(client, org.headers, "/api/v1/accounts", name=f"Acme {who}", **owner)
+            contact = await made(
+                client, org.headers, "/api/v1/contacts", first_name="Acme", last_name=who, **owner
+            )
+            deal = await made(
+                client, org.headers, "/api/v1/deals", name=f"Acme {who}", account_id=account["id"], **owner
+            )
+            made_by[f"{org.id}/{who}"] = {
+                "person": member,
+                "user": member.id,
+                "account": account["id"],
+                "contact": contact["id"],
+                "deal": deal["id"],
+            }
+    return made_by
+
+
+@pytest.mark.parametrize("kind", sorted(CANDIDATES))
+async def test_candidates_are_only_of_the_transactions_organisation_and_scope(
+    runtime: psycopg.Connection, org_a: Org, org_b: Org, two_orgs_of_acme: dict[str, Any], kind: str
+) -> None:
+    a_rep, a_other = two_orgs_of_acme[f"{org_a.id}/rep"], two_orgs_of_acme[f"{org_a.id}/other"]
+    b_rep = two_orgs_of_acme[f"{org_b.id}/rep"]
+    # No tenant context: nothing at all, as under the policies.
+    assert candidates(runtime, kind, "acme") == set()
+    assert candidates(runtime, kind, "acme", user=a_rep["user"], scope="all") == set()
+    # Every record of the organisation for an `all` scope, none of the other organisation's.
+    everyone = candidates(runtime, kind, "acme", org_a.id, a_rep["user"], "all")
+    assert everyone == {a_rep[kind], a_other[kind]}
+    assert b_rep[kind] not in everyone
+    # A Sales Rep's own only; an unknown or missing scope is the rep's own too, never more.
+    for scope in ("own", "", "everything"):
+        assert candidates(runtime, kind, "acme", org_a.id, a_rep["user"], scope) == {a_rep[kind]}
+    # The rep's user id in another organisation names nothing there.
+    assert candidates(runtime, kind, "acme", org_b.id, a_rep["user"], "own") == set()
+
+
+async def test_a_team_scope_is_the_team_of_this_organisation(
+    client: httpx.AsyncClient,
+    runtime: psycopg.Connection,
+    org_a: Org,
+    org_b: Org,
+    make_user: MakeUser,
+    two_orgs_of_acme: dict[str, Any],
+) -> None:
+    """A manager's team is the one of the transaction's organisation: a team-mate who also works in
+    another organisation brings none of their records there."""
+    a_rep, a_other = two_orgs_of_acme[f"{org_a.id}/rep"], two_orgs_of_acme[f"{org_a.id}/other"]
+    b_rep = two_orgs_of_acme[f"{org_b.id}/rep"]
+    manager = await make_user(org_a, "manager")
+    await join(org_b, manager, "manager")
+    await join(org_a, b_rep["person"], "sales_rep")
+    team = await made(client, org_a.headers, "/api/v1/teams", name="Field")
+    for member in (manager.id, a_rep["user"], b_rep["user"]):
+        answer = await client.put(f"/api/v1/teams/{team['id']}/members/{member}", headers=org_a.headers)
+        assert answer.status_code in (200, 204), answer.text
+    for kind in CANDIDATES:
+        assert candidates(runtime, kind, "acme", org_a.id, manager.id, "team") == {a_rep[kind]}
+        assert a_other[kind] not in candidates(runtime, kind, "acme", org_a.id, manager.id, "team")
+        # In the other organisation the manager leads no team: the team-mate's records there stay theirs.
+        assert candidates(runtime, kind, "acme", org_b.id, manager.id, "team") == set()
+
+
+async def test_a_rep_finds_their_record_ranked_below_a_page_of_records_they_may_not_see(
+    client: httpx.AsyncClient, org_a: Org, make_user: MakeUser
+) -> None:
+    """The scope is applied before the limit, so what others own never crowds out the caller's own."""
+    rep, other = await make_user(org_a), await make_user(org_a)
+    for n in range(5):
+        await made(client, org_a.headers, "/api/v1/accounts", name=f"Umbrella {n}", owner_id=str(other.id))
+    await made(
+        client, org_a.headers, "/api/v1/accounts", name="Umbrella Holdings Europe", owner_id=str(rep.id)
+    )
+    headers = await token_of(client, rep)
+    assert await found(client, headers, "umbrella", limit=2) == [("account", "Umbrella Holdings Europe")]
+    # The organisation's first two are others' records: the rep's is not among them.
+    assert await found(client, org_a.headers, "umbrella", limit=2) == [
+        ("account", "Umbrella 0"),
+        ("account", "Umbrella 1"),
+    ]
