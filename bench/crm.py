@@ -305,8 +305,9 @@ def foreign_key_checks(conn: psycopg.Connection[Any]) -> dict[str, str]:
     return checks
 
 
-def seed(orgs: int, key_base: str) -> dict[str, Any]:
-    """A fresh database, migrated, then seeded by crm_seed.sql; returns the time of each step."""
+def seed(orgs: int, key_base: str, extra: Sequence[Path] = (), **settings: str) -> dict[str, Any]:
+    """A fresh database, migrated, then seeded by crm_seed.sql and the `extra` scripts (in its
+    transaction, with `settings` as `bench.<name>`); returns the time of each step."""
     from keel.organizations.schemas import OrganizationSettings
 
     timings: dict[str, Any] = {}
@@ -325,8 +326,11 @@ def seed(orgs: int, key_base: str) -> dict[str, Any]:
             (str(orgs), key_base, json.dumps(OrganizationSettings().model_dump(mode="json"))),
         )
         started = time.monotonic()
+        for name, value in settings.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (f"bench.{name}", value))
         with conn.transaction():
-            conn.execute((BENCH_DIR / "crm_seed.sql").read_text())
+            for script in (BENCH_DIR / "crm_seed.sql", *extra):
+                conn.execute(script.read_text())
         timings["insert_s"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
         conn.execute("SET maintenance_work_mem = '512MB'")
