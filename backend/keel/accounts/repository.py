@@ -91,8 +91,7 @@ async def page_of_accounts(
 
 async def account_json(session: AsyncSession, account_id: UUID) -> tuple[JsonBody, int] | None:
     """One account as the JSON the API sends, and its version."""
-    found = select(Account.id).where(Account.id == account_id)
-    return await json_record(session, found, ACCOUNT_DOCUMENT, Account.version)
+    return await json_record(session, Account, account_id, ACCOUNT_DOCUMENT)
 
 
 async def open_deals_by_currency(session: AsyncSession, account_id: UUID) -> list[tuple[str, int, int]]:

@@ -86,5 +86,4 @@ async def page_of_activities(
 
 async def activity_json(session: AsyncSession, activity_id: UUID) -> tuple[JsonBody, int] | None:
     """One activity as the JSON the API sends, and its version."""
-    found = select(Activity.id).where(Activity.id == activity_id)
-    return await json_record(session, found, ACTIVITY_DOCUMENT, Activity.version)
+    return await json_record(session, Activity, activity_id, ACTIVITY_DOCUMENT)

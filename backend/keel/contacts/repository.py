@@ -134,9 +134,7 @@ async def page_of_contacts(
 
 async def contact_json(session: AsyncSession, contact_id: UUID) -> tuple[JsonBody, int] | None:
     """One contact as the JSON the API sends, and its version."""
-    return await json_record(
-        session, select(Contact.id).where(Contact.id == contact_id), CONTACT_DOCUMENT, Contact.version
-    )
+    return await json_record(session, Contact, contact_id, CONTACT_DOCUMENT)
 
 
 async def primary_account_of(session: AsyncSession, contact_id: UUID) -> UUID | None:

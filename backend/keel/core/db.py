@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keel.core.config import Settings, get_settings
 from keel.core.embedded import embedded_database_url
-from keel.core.statements import rows
+from keel.core.statements import fixed, rows
 
-SET_CONTEXT = text(
-    "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true), "
-    "set_config('app.scope', :scope, true)"
+SET_CONTEXT = fixed(
+    text(
+        "SELECT set_config('app.org_id', :org_id, true), set_config('app.user_id', :user_id, true), "
+        "set_config('app.scope', :scope, true)"
+    )
 )
 
 

@@ -13,10 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Response
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, case, func, literal_column
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    Text,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.statements import rows
+from keel.core.statements import fixed, rows
 
 Document = Mapping[str, SQLColumnExpression[Any]]  # field name -> the SQL that writes its value
 
@@ -64,12 +74,28 @@ def _json_object(document: Document) -> ColumnElement[str]:
     return func.json_build_object(*pairs).cast(Text)
 
 
+_records: dict[tuple[Any, int], tuple[Document, Select[Any]]] = {}
+
+
+def _record_statement(model: Any, document: Document) -> Select[Any]:
+    """The read of one `model` row by id as `document`'s JSON and its version: built once per pair."""
+    key = (model, id(document))
+    known = _records.get(key)
+    if known is not None and known[0] is document:
+        return known[1]
+    record_id = bindparam("record_id", type_=model.id.type)
+    statement = fixed(select(json_object(document), model.version).where(model.id == record_id).limit(1))
+    if len(_records) < 1_000:  # constants only, as for `json_object`
+        _records[key] = (document, statement)
+    return statement
+
+
 async def json_record(
-    session: AsyncSession, stmt: Select[Any], document: Document, version: SQLColumnExpression[int]
+    session: AsyncSession, model: Any, record_id: Any, document: Document
 ) -> tuple[JsonBody, int] | None:
-    """The one row `stmt` finds (its FROM and WHERE; its columns are replaced) as `document`'s JSON,
-    and its version (for the ETag); None when there is none, or the caller may not see it."""
-    found = await rows(session, stmt.with_only_columns(json_object(document), version).limit(1))
+    """The `model` row with this id as `document`'s JSON, and its version (for the ETag); None when
+    there is none, or the caller may not see it."""
+    found = await rows(session, _record_statement(model, document), {"record_id": record_id})
     if not found:
         return None
     body, current = found[0]

@@ -138,5 +138,4 @@ async def page_of_deals(
 
 async def deal_json(session: AsyncSession, deal_id: UUID, *, amounts: bool) -> tuple[JsonBody, int] | None:
     """One deal as the JSON the API sends, and its version."""
-    found = select(Deal.id).where(Deal.id == deal_id)
-    return await json_record(session, found, deal_document(amounts), Deal.version)
+    return await json_record(session, Deal, deal_id, deal_document(amounts))

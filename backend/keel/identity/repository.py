@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from keel.core.pagination import PageParams, keyset_page, newest_first
-from keel.core.statements import rows
+from keel.core.statements import fixed, rows
 from keel.core.uow import UnitOfWork
 from keel.models import (
     ApiKey,
@@ -43,10 +43,12 @@ _SPEND_BACKUP_CODE = text(
 )
 # Finds the live key (through the definer function: the tenant is not known yet) and, in the same
 # round trip, binds the transaction to its organisation.
-_AUTHENTICATE_API_KEY = text(
-    "SELECT a.org_id, a.key_id, set_config('app.org_id', a.org_id::text, true), "
-    "set_config('app.user_id', '', true), set_config('app.scope', 'all', true) "
-    "FROM keel.authenticate_api_key(:hash) AS a"
+_AUTHENTICATE_API_KEY = fixed(
+    text(
+        "SELECT a.org_id, a.key_id, set_config('app.org_id', a.org_id::text, true), "
+        "set_config('app.user_id', '', true), set_config('app.scope', 'all', true) "
+        "FROM keel.authenticate_api_key(:hash) AS a"
+    )
 )
 _PURGE_SPENT_CREDENTIALS = text("SELECT keel.purge_spent_credentials(:kept)")
 

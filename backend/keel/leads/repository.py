@@ -75,5 +75,4 @@ async def page_of_leads(
 
 async def lead_json(session: AsyncSession, lead_id: UUID) -> tuple[JsonBody, int] | None:
     """One lead as the JSON the API sends, and its version."""
-    found = select(Lead.id).where(Lead.id == lead_id)
-    return await json_record(session, found, LEAD_DOCUMENT, Lead.version)
+    return await json_record(session, Lead, lead_id, LEAD_DOCUMENT)

@@ -70,5 +70,4 @@ async def page_of_tickets(
 
 async def ticket_json(session: AsyncSession, ticket_id: UUID) -> tuple[JsonBody, int] | None:
     """One ticket as the JSON the API sends, and its version."""
-    found = select(Ticket.id).where(Ticket.id == ticket_id)
-    return await json_record(session, found, TICKET_DOCUMENT, Ticket.version)
+    return await json_record(session, Ticket, ticket_id, TICKET_DOCUMENT)
