@@ -11,7 +11,7 @@ import time
 from functools import lru_cache
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from keel.core.config import get_settings
 
@@ -148,7 +148,13 @@ async def new_generation(state: SharedState, key: str) -> None:
 
 @lru_cache
 def get_shared_state() -> SharedState:
-    url = get_settings().redis_url
-    if url:
-        return RedisState(Redis.from_url(url.get_secret_value()))
+    settings = get_settings()
+    if settings.redis_url:
+        # A full pool makes a request wait for a connection (then 503), never fail at once.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url.get_secret_value(),
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_timeout_seconds,
+        )
+        return RedisState(Redis(connection_pool=pool))
     return MemoryState()

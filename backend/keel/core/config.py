@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     platform_db_password: SecretStr | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # How long a request waits for a free connection before it is answered 503 (the pool is full).
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     # Fernet keys, newest first, comma-separated; generated under data_dir outside production.
     encryption_keys: SecretStr | None = None
@@ -36,6 +38,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "KEEL_REDIS_URL")
     )
+    # Connections to Redis per process; a request waits this long for one before it is answered 503.
+    redis_max_connections: int = Field(default=64, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

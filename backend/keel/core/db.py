@@ -69,11 +69,14 @@ class Database:
     sessions: async_sessionmaker[AsyncSession]
 
     @classmethod
-    def connect(cls, url: URL, *, pool_size: int, max_overflow: int, name: str) -> Database:
+    def connect(
+        cls, url: URL, *, pool_size: int, max_overflow: int, name: str, pool_timeout: float = 10.0
+    ) -> Database:
         engine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_pre_ping=False,
             pool_recycle=1800,
             connect_args={"application_name": name},
@@ -109,6 +112,7 @@ def runtime_database() -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         name="keel-app",
+        pool_timeout=settings.db_pool_timeout_seconds,
     )
 
 

@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -294,6 +296,29 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     raise exc
 
 
+async def _on_exhausted_pool(request: Request, exc: Exception) -> Response:
+    # Every connection of the pool stayed busy for the pool's timeout: the process is at capacity.
+    # Nothing was done; the client may retry.
+    log.error("at_capacity", path=request.url.path, error=type(exc).__name__)
+    return problem_response(
+        503,
+        detail="Keel is at capacity. Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _on_shared_state_error(request: Request, exc: Exception) -> Response:
+    # Redis holds the rate limits and revocations every request checks: without it none is answered.
+    log.error("shared_state_unavailable", path=request.url.path, error=str(exc)[:200])
+    return problem_response(
+        503,
+        detail="Shared state is unavailable. Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
@@ -301,3 +326,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _on_conflict)
     app.add_exception_handler(DataError, _on_unstorable_value)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_exhausted_pool)
+    app.add_exception_handler(RedisError, _on_shared_state_error)
