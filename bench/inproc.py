@@ -140,7 +140,9 @@ class Workload:
                 self.etags[n] = answered[b"etag"]
             headers.append((b"if-match", self.etags[n]))
             document = {"title": f"Title {self.count}"}
-        status, body, answered = await _call(app, path, secret, self.method, json.dumps(document).encode(), headers)
+        status, body, answered = await _call(
+            app, path, secret, self.method, json.dumps(document).encode(), headers
+        )
         if b"etag" in answered:
             self.etags[n] = answered[b"etag"]
         return status, body
@@ -177,7 +179,11 @@ async def _credentials(caller: str, orgs: int, key_base: str) -> list[str]:
     return [
         issue_access_token(
             AccessToken(
-                subject=_md5_user(n, number), client_id="keel-web", org_id=org_id(n), roles=(role,), scope="api"
+                subject=_md5_user(n, number),
+                client_id="keel-web",
+                org_id=org_id(n),
+                roles=(role,),
+                scope="api",
             ),
             signing_key=key,
             issuer=settings.issuer,
@@ -219,14 +225,14 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("paths", nargs="*", default=DEFAULT_PATHS)
-    parser.add_argument(
-        "--requests", type=int, default=2000, help="measured requests per path"
-    )
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per path")
     parser.add_argument("--warmup", type=int, default=1000, help="requests first (one per organisation)")
     parser.add_argument("--orgs", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=35)
-    parser.add_argument("--caller", choices=["key", *ROLES], default="key", help="API key or a member's token")
+    parser.add_argument(
+        "--caller", choices=["key", *ROLES], default="key", help="API key or a member's token"
+    )
     parser.add_argument("--redis", metavar="URL", help="e.g. redis://127.0.0.1:6379/14 (flushed first)")
     args = parser.parse_args()
     _environment(args.redis)

@@ -190,8 +190,8 @@ def main() -> int:
 def print_summary(report: dict[str, Any]) -> None:
     print("\n" + "=" * 120)
     print(
-        f"Keel search bench: one organisation of {BIG_ORG_CONTACTS:,} contacts ({ORGS - 1} of 1,000 beside it), "
-        f"{report['params']['workers']} API workers"
+        f"Keel search bench: one organisation of {BIG_ORG_CONTACTS:,} contacts "
+        f"({ORGS - 1} of 1,000 beside it), {report['params']['workers']} API workers"
     )
     print("=" * 120)
     print(
@@ -206,11 +206,12 @@ def print_summary(report: dict[str, Any]) -> None:
         print(
             f"{name:<22}{one_client['rps']:>9.1f}{one_client['latency_ms']['p50']:>8.1f}"
             f"{one_client['latency_ms']['p95']:>8.1f}{'met' if latency_met else 'NOT met':>10}"
-            f"{many['rps']:>9.1f}{cpu['api']:>13.2f}{cpu['postgres']:>8.2f}{'met' if cpu_met else 'NOT met':>10}"
+            f"{many['rps']:>9.1f}{cpu['api']:>13.2f}{cpu['postgres']:>8.2f}"
+            f"{'met' if cpu_met else 'NOT met':>10}"
         )
     print("=" * 120)
     print(
-        f"names found first: {100 - len(report['checks']['failures'])} of 100; results: {RESULTS / 'search.json'}"
+        f"names found: {100 - len(report['checks']['failures'])} of 100; results: {RESULTS / 'search.json'}"
     )
 
 
