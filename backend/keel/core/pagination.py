@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     and_,
+    cast,
     literal_column,
     or_,
     tuple_,
@@ -182,7 +184,21 @@ async def _page_rows(
         return [row[0] for row in rows], None
     rows = rows[: params.limit]
     _, value, last_id = rows[-1]
+    if on_driver:  # the key and id came as text (see json_keyset_page): only the last row's are read
+        value, last_id = _loaded(sort, value), UUID(last_id)
     return [row[0] for row in rows], encode_cursor(sort, value, last_id)
+
+
+def _loaded(sort: Sort, text: str | None) -> Any:
+    """A sort key PostgreSQL wrote as text, as the Python value its column type loads."""
+    if text is None:
+        return None
+    kind = sort.key.type.python_type
+    if kind is datetime:
+        return datetime.fromisoformat(text)
+    if kind is date:
+        return date.fromisoformat(text)
+    return kind(text)
 
 
 async def keyset_page(
@@ -208,7 +224,9 @@ async def json_keyset_page(
     name → SQL expression; a JSON-typed expression nests as JSON). `stmt` gives the rows: its FROM and
     WHERE; its columns are replaced."""
     document_json = json_object(document)
-    shown = stmt.with_only_columns(document_json, sort.key, sort.row_id)
+    # The key and id as text: turning 51 of each into datetime and UUID objects costs more than the
+    # page's JSON, and only the last row's make the cursor.
+    shown = stmt.with_only_columns(document_json, cast(sort.key, Text), cast(sort.row_id, Text))
     docs, cursor = await _page_rows(session, shown, sort=sort, params=params, on_driver=True)
     items = ",".join(docs)
     return JsonPage(f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}')
