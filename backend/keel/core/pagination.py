@@ -226,7 +226,9 @@ async def json_keyset_page(
     document_json = json_object(document)
     # The key and id as text: turning 51 of each into datetime and UUID objects costs more than the
     # page's JSON, and only the last row's make the cursor.
-    shown = stmt.with_only_columns(document_json, cast(sort.key, Text), cast(sort.row_id, Text))
+    key_text: ColumnElement[Any] = cast(sort.key, Text)
+    id_text: ColumnElement[Any] = cast(sort.row_id, Text)
+    shown = stmt.with_only_columns(document_json, key_text, id_text)
     docs, cursor = await _page_rows(session, shown, sort=sort, params=params, on_driver=True)
     items = ",".join(docs)
     return JsonPage(f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}')

@@ -13,6 +13,9 @@ from keel.core.config import get_settings
 from keel.core.db import APP_ROLE, Database, role_url
 from keel.main import create_app
 from tests.conftest import PUBLIC_URL, Org
+from tests.identity.conftest import MakeUser, authorization_server, make_user
+
+__all__ = ["authorization_server", "make_user"]  # fixtures used here
 
 
 def assert_retry_later(answer: httpx.Response) -> None:
@@ -22,11 +25,21 @@ def assert_retry_later(answer: httpx.Response) -> None:
     assert answer.json()["status"] == 503
 
 
+def small_pool(size: int) -> Database:
+    url = role_url(get_settings(), APP_ROLE)
+    return Database.connect(url, pool_size=size, max_overflow=0, name="keel-test", pool_timeout=0.2)
+
+
 @pytest.fixture
 async def one_connection() -> AsyncIterator[Database]:
-    db = Database.connect(
-        role_url(get_settings(), APP_ROLE), pool_size=1, max_overflow=0, name="keel-test", pool_timeout=0.2
-    )
+    db = small_pool(1)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def two_connections() -> AsyncIterator[Database]:
+    db = small_pool(2)
     yield db
     await db.dispose()
 
@@ -68,3 +81,24 @@ async def test_a_full_redis_pool_is_a_503(
     assert (await client.get("/api/v1/contacts", headers=org_a.headers)).status_code == 200
     await state.redis.aclose()
     cache.get_shared_state.cache_clear()
+
+
+async def test_an_export_the_pool_cannot_serve_is_a_503_before_any_row(
+    two_connections: Database, org_a: Org, make_user: MakeUser
+) -> None:
+    """The export's own connection is taken before the response starts: when there is none, the answer
+    is a 503, never a 200 whose CSV stops after its header line (as under load it did)."""
+    app = create_app(get_settings(), db=two_connections)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as crowded:
+        owner = str((await make_user(org_a)).id)
+        made = await crowded.post(
+            "/api/v1/contacts", json={"last_name": "Lovelace", "owner_id": owner}, headers=org_a.headers
+        )
+        assert made.status_code == 201, made.text
+        # The request's transaction takes the pool's other connection, so the export's stream finds none.
+        async with two_connections.engine.connect():
+            assert_retry_later(await crowded.get("/api/v1/contacts/export", headers=org_a.headers))
+        exported = await crowded.get("/api/v1/contacts/export", headers=org_a.headers)
+        assert exported.status_code == 200
+        assert "Lovelace" in exported.text
