@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -877,8 +878,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         return
     t = [h["t"] / 60 for h in hist]
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 9), sharex=True, constrained_layout=True)
-    ax1.plot(t, [max(h["p50"], 0.1) for h in hist], label="p50", color="tab:blue")
-    ax1.plot(t, [max(h["p95"], 0.1) for h in hist], label="p95", color="tab:red")
+    # A bucket without requests (users stopped between the knee's steps) is a gap, not a latency.
+    ax1.plot(t, [h["p50"] if h["rps"] else math.nan for h in hist], label="p50", color="tab:blue")
+    ax1.plot(t, [h["p95"] if h["rps"] else math.nan for h in hist], label="p95", color="tab:red")
     ax1.axhline(TARGET_P95_MS, color="tab:green", linestyle="--", linewidth=1, label="p95 target (50 ms)")
     ax1.axhline(KNEE_P95_MS, color="tab:orange", linestyle=":", linewidth=1, label="knee threshold (200 ms)")
     ax1.set_yscale("log")
@@ -920,7 +922,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax1.annotate(
             f"knee: p95 {step['p95']:.0f} ms at {step['users']:,} users",
             xy=(x / 60, step["p95"]),
-            xytext=(x / 60 - 3, step["p95"] * 2.5),
+            xytext=(x / 60 - 4, KNEE_P95_MS / 6),
             arrowprops={"arrowstyle": "->"},
             fontsize=8,
         )

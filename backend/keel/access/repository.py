@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Uuid, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.statements import fixed, rows
 from keel.models import AssignmentRule, Invitation, Membership, Role, Team, TeamMember
+
+_MEMBER = fixed(select(Membership.user_id).where(Membership.user_id == bindparam("p_user", type_=Uuid)))
 
 
 async def is_member(session: AsyncSession, user_id: UUID) -> bool:
-    member = await session.scalar(select(Membership.user_id).where(Membership.user_id == user_id))
-    return member is not None
+    return bool(await rows(session, _MEMBER, {"p_user": user_id}))  # each create asks: no ORM
 
 
 async def role_grants(session: AsyncSession) -> Sequence[Any]:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy import func, text, update
+from sqlalchemy import BindParameter, bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from keel.core.config import get_settings
 from keel.core.errors import Problem
 from keel.core.openapi import HeaderDeclaration, declare_header
 from keel.core.principal import CurrentPrincipal
-from keel.core.statements import rows
+from keel.core.statements import fixed, rows
 from keel.core.uow import ReplayResponse, UnitOfWork, UoW
 from keel.models import IdempotencyKey
 
@@ -58,6 +58,40 @@ async def _fingerprint(request: Request) -> bytes:
     return digest.digest()
 
 
+def _param(name: str, column: Any) -> BindParameter[Any]:
+    return bindparam(name, type_=column.type)
+
+
+_ORG, _KEY = _param("p_org", IdempotencyKey.org_id), _param("p_key", IdempotencyKey.key)
+_FINGERPRINT = _param("p_fingerprint", IdempotencyKey.fingerprint)
+# Both statements are built once: only their values change per request.
+_CLAIM = fixed(
+    insert(IdempotencyKey)
+    .values(org_id=_ORG, key=_KEY, fingerprint=_FINGERPRINT)
+    .on_conflict_do_update(
+        index_elements=[IdempotencyKey.org_id, IdempotencyKey.key],
+        set_={
+            "fingerprint": _FINGERPRINT,
+            "status_code": None,
+            "response_body": None,
+            "response_headers": None,
+            "created_at": func.now(),
+        },
+        where=IdempotencyKey.created_at < _param("p_expired", IdempotencyKey.created_at),
+    )
+    .returning(IdempotencyKey.key)
+)
+_STORE = fixed(
+    update(IdempotencyKey)
+    .where(IdempotencyKey.org_id == _ORG, IdempotencyKey.key == _KEY)
+    .values(
+        status_code=_param("p_status", IdempotencyKey.status_code),
+        response_body=_param("p_body", IdempotencyKey.response_body),
+        response_headers=_param("p_headers", IdempotencyKey.response_headers),
+    )
+)
+
+
 async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
     key = request.headers.get(HEADER)
     if key is None:
@@ -73,20 +107,8 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
     # On the driver's connection (keel.core.statements): every creating request makes both statements.
     claimed = await rows(
         session,
-        insert(IdempotencyKey)
-        .values(org_id=org_id, key=key, fingerprint=fingerprint)
-        .on_conflict_do_update(
-            index_elements=[IdempotencyKey.org_id, IdempotencyKey.key],
-            set_={
-                "fingerprint": fingerprint,
-                "status_code": None,
-                "response_body": None,
-                "response_headers": None,
-                "created_at": func.now(),
-            },
-            where=IdempotencyKey.created_at < datetime.now(UTC) - ttl,
-        )
-        .returning(IdempotencyKey.key),
+        _CLAIM,
+        {"p_org": org_id, "p_key": key, "p_fingerprint": fingerprint, "p_expired": datetime.now(UTC) - ttl},
     )
     if not claimed:
         stored = await session.get(IdempotencyKey, (org_id, key), populate_existing=True)
@@ -107,15 +129,17 @@ async def claim_idempotency_key(request: Request, uow: UnitOfWork) -> None:
 
     async def store(response: Response) -> None:
         kept = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
+        body = uow.replay_body if uow.replay_body is not None else bytes(response.body)
         await rows(
             session,
-            update(IdempotencyKey)
-            .where(IdempotencyKey.org_id == org_id, IdempotencyKey.key == key)
-            .values(
-                status_code=response.status_code,
-                response_body=uow.replay_body if uow.replay_body is not None else bytes(response.body),
-                response_headers=json.loads(json.dumps(kept)),
-            ),
+            _STORE,
+            {
+                "p_org": org_id,
+                "p_key": key,
+                "p_status": response.status_code,
+                "p_body": body,
+                "p_headers": json.loads(json.dumps(kept)),
+            },
         )
 
     uow.before_commit(store)
