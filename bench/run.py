@@ -418,9 +418,16 @@ def one_line(sql: str) -> str:
     return re.sub(r"\s+", " ", sql).strip()
 
 
+def _quoted_colons(literal: re.Match[str]) -> str:
+    # pgbench reads `:MI` in 'HH24:MI:SS' as a variable; chr(58) is folded back to ':' when planned.
+    return re.sub(r":(?=[A-Za-z_])", "' || chr(58) || '", literal.group(0))
+
+
 def to_pgbench(sql: str) -> str:
-    """psycopg's %(name)s parameters -> pgbench :name variables (bound as $n under -M prepared)."""
-    return re.sub(r"%\((\w+)\)s", r":\1", one_line(sql))
+    """psycopg's %(name)s parameters -> pgbench :name variables (bound as $n under -M prepared); a
+    colon inside a string literal stays a colon."""
+    unquoted = re.sub(r"'(?:[^']|'')*'", _quoted_colons, one_line(sql))
+    return re.sub(r"%\((\w+)\)s", r":\1", unquoted)
 
 
 def to_server_text(sql: str) -> str:
