@@ -45,4 +45,4 @@ bench: deps
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	@$(RUN) python bench/run.py && $(RUN) python bench/identity.py && $(RUN) python bench/access.py \
 	  && $(RUN) python bench/imports.py && $(RUN) python bench/crm.py && $(RUN) python bench/search.py \
-	  && $(RUN) python bench/inproc.py --redis redis://127.0.0.1:6379/14
+	  && $(RUN) python bench/inproc.py --redis redis://127.0.0.1:6379/14 && $(RUN) python bench/load.py
