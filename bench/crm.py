@@ -60,6 +60,7 @@ from typing import Any, Self, TypeVar
 import httpx
 import psycopg
 from benchdb import recreate_database, statements_sent
+from procstat import machine_ticks, process_ticks, ticks_since_boot, wait_for_quiet
 from psycopg import sql
 from redis import Redis
 
@@ -154,59 +155,6 @@ def database_name() -> str:
 # The machine: other work skews every figure, so wait for quiet and account for every core
 
 
-def _machine_ticks() -> tuple[int, int]:
-    parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return sum(parts[:8]), parts[3] + parts[4]
-
-
-def wait_for_quiet(max_wait: float, threshold_cores: float = 0.3) -> dict[str, float]:
-    """Wait (bounded) until the machine is idle; returns the cores in use just before the run."""
-    started = time.monotonic()
-    cores = os.cpu_count() or 1
-    while True:
-        t0, i0 = _machine_ticks()
-        time.sleep(1.0)
-        t1, i1 = _machine_ticks()
-        busy = cores * (1 - (i1 - i0) / max(1, t1 - t0))
-        waited = time.monotonic() - started
-        if busy <= threshold_cores or waited >= max_wait:
-            if busy > threshold_cores:
-                log(
-                    f"machine still busy ({busy:.2f} of {cores} cores) after {waited:.0f} s: "
-                    "figures may be low"
-                )
-            return {"busy_cores_before": round(busy, 2), "waited_s": round(waited, 1)}
-
-
-def _process_ticks() -> dict[int, tuple[str, int, int, int, str]]:
-    """pid -> (name, process group, CPU ticks, start time in ticks since boot, command line)."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry.name}/stat").read_text()
-            cmdline = (
-                Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            )
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()  # [2] process group, [11] + [12] CPU, [19] start time
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        out[int(entry.name)] = (
-            name,
-            int(fields[2]),
-            int(fields[11]) + int(fields[12]),
-            int(fields[19]),
-            cmdline,
-        )
-    return out
-
-
-def _ticks_since_boot() -> int:
-    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
-
-
 class CpuWindow:
     """The cores used during a measurement, by group: the API, PostgreSQL (this database's backends and
     the server's own processes), Redis, wrk, this script, and other work on the machine."""
@@ -232,16 +180,16 @@ class CpuWindow:
         return "bench" if pgrp == os.getpgrp() else "other"
 
     def __enter__(self) -> Self:
-        self.boot_ticks = _ticks_since_boot()
-        self.start = _process_ticks()
-        self.machine_start = _machine_ticks()
+        self.boot_ticks = ticks_since_boot()
+        self.start = process_ticks()
+        self.machine_start = machine_ticks()
         self.started = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        end = _process_ticks()
+        end = process_ticks()
         elapsed = time.monotonic() - self.started
-        total, idle = (e - s for e, s in zip(_machine_ticks(), self.machine_start, strict=True))
+        total, idle = (e - s for e, s in zip(machine_ticks(), self.machine_start, strict=True))
         hz = os.sysconf("SC_CLK_TCK")
         used = dict.fromkeys(("api", "postgres", "redis", "wrk", "bench", "other"), 0.0)
         for pid, (name, pgrp, ticks, started, cmdline) in end.items():
@@ -742,7 +690,7 @@ def fill_cache(api: ApiProcess, requests: Path, threads: int = 16) -> float:
 def measure(
     api: ApiProcess, scenario: Scenario, requests: Path, connections: int, seconds: int, quiet_wait: float
 ) -> dict[str, Any]:
-    quiet = wait_for_quiet(quiet_wait)
+    quiet = wait_for_quiet(quiet_wait, log)
     with CpuWindow(api.pgid) as cpu:
         result = run_wrk(api.port, requests, seconds, connections, cache=scenario.cache is not None)
     result["cpu_cores"] = cpu.report

@@ -54,6 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from procstat import machine_ticks, process_ticks, ticks_since_boot, wait_for_quiet
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results"
@@ -309,59 +311,6 @@ def data_profile() -> dict[str, Any]:
 
 
 # ---- the machine: CPU by process group, from /proc (as bench/crm.py's CpuWindow) -----------------
-
-
-def machine_ticks() -> tuple[int, int]:
-    parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return sum(parts[:8]), parts[3] + parts[4]
-
-
-def wait_for_quiet(max_wait: float, threshold_cores: float = 0.3) -> dict[str, float]:
-    """Wait (bounded) until the machine is idle; returns the cores in use just before the run."""
-    started = time.monotonic()
-    cores = os.cpu_count() or 1
-    while True:
-        t0, i0 = machine_ticks()
-        time.sleep(1.0)
-        t1, i1 = machine_ticks()
-        busy = cores * (1 - (i1 - i0) / max(1, t1 - t0))
-        waited = time.monotonic() - started
-        if busy <= threshold_cores or waited >= max_wait:
-            if busy > threshold_cores:
-                log(
-                    f"machine still busy ({busy:.2f} of {cores} cores) after {waited:.0f} s: "
-                    "figures may be low"
-                )
-            return {"busy_cores_before": round(busy, 2), "waited_s": round(waited, 1)}
-
-
-def process_ticks() -> dict[int, tuple[str, int, int, int, str]]:
-    """pid -> (name, process group, CPU ticks, start time in ticks since boot, command line)."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry.name}/stat").read_text()
-            cmdline = (
-                Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            )
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()  # [2] process group, [11] + [12] CPU, [19] start time
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        out[int(entry.name)] = (
-            name,
-            int(fields[2]),
-            int(fields[11]) + int(fields[12]),
-            int(fields[19]),
-            cmdline,
-        )
-    return out
-
-
-def ticks_since_boot() -> int:
-    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
 
 
 GROUPS = ("api", "postgres", "redis", "locust", "bench", "other")
@@ -1015,7 +964,7 @@ def main() -> int:
     )
     with running(lambda: ApiProcess(args.workers, args.pool_size, args.port)) as api:
         sampler.api_pgid = api.pgid
-        quiet = wait_for_quiet(args.quiet_wait)
+        quiet = wait_for_quiet(args.quiet_wait, log)
         log(f"machine before the run: {quiet}")
         sampler.start()
         try:
